@@ -1,0 +1,232 @@
+// Package aggregator is the aggregator's domain: the entries agents ship, the
+// deliveries and steps derived from them, and the Store that keeps them. The
+// SQLite implementation lives in aggregator/sqlite, the HTTP API in
+// aggregator/httpapi and the gRPC ingest server in aggregator/ingest.
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by a Store when the thing asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Entry is one stored log record (SPEC §4).
+type Entry struct {
+	// ID is assigned by the store.
+	ID int64
+
+	// Identity: unique per record ever read.
+	Source      string
+	Fingerprint uint64
+	Offset      int64
+	File        string
+	AgentID     string
+
+	// Timestamp is UTC with microsecond precision; zero if unknown.
+	Timestamp    time.Time
+	TimestampRaw string
+
+	Level      string
+	LoggerName string
+	Message    string
+	HookID     string
+	EventType  string
+	Repository string
+	// PRNumber is 0 when unknown.
+	PRNumber   int64
+	GithubUser string
+	TaskID     string
+	TaskType   string
+	TaskStatus string
+	TokenSpend *int64
+	Step       string
+	ExcInfo    string
+	// Attempt is the delivery attempt the entry belongs to (1-based); 0 for
+	// entries without a hook_id. Assigned by the store.
+	Attempt int
+
+	ParseError bool
+	Truncated  bool
+	Details    json.RawMessage
+
+	// Summary marks a record that only describes a delivery (the JSONL
+	// webhook_summary): it feeds the delivery and is not stored as an entry.
+	Summary    bool
+	Completion *Completion
+	DedupeKey  uint64
+}
+
+// Completion describes how a delivery attempt ended, as a record reported it.
+type Completion struct {
+	// Status is success, partial or failed (upstream's words).
+	Status             string
+	DurationMS         *int64
+	PRNumber           int64
+	TokenSpend         *int64
+	Steps              []Step
+	Action             string
+	Sender             string
+	RepositoryFullName string
+	PRTitle            string
+	APIUser            string
+	StartedAt          time.Time
+	CompletedAt        time.Time
+	Error              *ErrorInfo
+}
+
+// ErrorInfo is an error with its traceback.
+type ErrorInfo struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+}
+
+// Batch is what one agent pushes at once.
+type Batch struct {
+	AgentID string
+	Entries []Entry
+}
+
+// IngestResult counts what a batch did.
+type IngestResult struct {
+	Stored     int
+	Duplicates int
+}
+
+// State is a delivery's state (SPEC §4).
+type State string
+
+const (
+	StatePending    State = "pending"
+	StateProcessing State = "processing"
+	StateCompleted  State = "completed"
+	StateFailed     State = "failed"
+	StateTimeout    State = "timeout"
+)
+
+// StepSource tells where a step's facts came from, most trusted first.
+type StepSource int
+
+const (
+	StepFromSummaryText StepSource = iota + 1 // the text "[SUCCESS] Webhook completed" line
+	StepFromMarkers                           // legacy [task_*] markers
+	StepFromSummaryJSON                       // JSONL webhook_summary
+)
+
+// Step is one workflow step of a delivery attempt.
+type Step struct {
+	Name string
+	// Status is started, processing, completed, failed or skipped.
+	Status string
+	// StartedAt is zero when unknown (text summary steps carry durations only).
+	StartedAt  time.Time
+	DurationMS *int64
+	Error      *ErrorInfo
+	Details    json.RawMessage
+	Source     StepSource
+	// Order is the step's position in its attempt (insertion order upstream).
+	Order int
+}
+
+// Delivery is one attempt at processing one webhook delivery (hook_id).
+type Delivery struct {
+	HookID  string
+	Attempt int
+	Service string
+	State   State
+	// Status is upstream's success|partial|failed, empty until completion.
+	Status             string
+	EventType          string
+	Action             string
+	Repository         string
+	RepositoryFullName string
+	PRNumber           int64
+	PRTitle            string
+	Sender             string
+	APIUser            string
+	HasErrors          bool
+	Error              *ErrorInfo
+	ReceivedAt         time.Time
+	CompletedAt        time.Time
+	DurationMS         *int64
+	TokenSpend         *int64
+	// FirstEntryAt and LastEntryAt bound the attempt's entries.
+	FirstEntryAt time.Time
+	LastEntryAt  time.Time
+	EntryCount   int64
+	ErrorCount   int64
+	Steps        []Step
+	// Attempts lists every attempt of the hook_id, oldest first (without
+	// their steps); filled by Store.Delivery.
+	Attempts []AttemptSummary
+}
+
+// AttemptSummary is a short form of one attempt.
+type AttemptSummary struct {
+	Attempt     int
+	State       State
+	ReceivedAt  time.Time
+	CompletedAt time.Time
+}
+
+// Order of a list.
+type Order int
+
+const (
+	NewestFirst Order = iota
+	OldestFirst
+)
+
+// EntryFilter selects entries. Zero fields match everything.
+type EntryFilter struct {
+	HookID     string
+	Attempt    int
+	Repository string
+	EventType  string
+	GithubUser string
+	Step       string
+	// Levels matches any of them (aliases already expanded).
+	Levels   []string
+	PRNumber int64
+	// Since and Until bound the timestamp, both inclusive.
+	Since time.Time
+	Until time.Time
+	// Search matches the message case-insensitively.
+	Search string
+	// Services restricts to these sources (nil: all).
+	Services []string
+}
+
+// EntryQuery is one page of entries.
+type EntryQuery struct {
+	Filter EntryFilter
+	Limit  int
+	Offset int
+	Order  Order
+}
+
+// EntryPage is the answer to an EntryQuery.
+type EntryPage struct {
+	Entries []Entry
+	// Total counts every entry that matches the filter.
+	Total int64
+}
+
+// Store keeps entries and the deliveries derived from them. Implementations
+// must be safe for concurrent use.
+type Store interface {
+	// Ingest stores a batch atomically. An entry whose identity is already
+	// stored is counted as a duplicate and changes nothing.
+	Ingest(ctx context.Context, b *Batch) (IngestResult, error)
+	// Entries returns one page of entries.
+	Entries(ctx context.Context, q EntryQuery) (EntryPage, error)
+	// Delivery returns the latest attempt of hookID with its steps and the
+	// list of attempts; ErrNotFound if the hook_id is unknown.
+	Delivery(ctx context.Context, hookID string) (*Delivery, error)
+	// Close releases the store.
+	Close() error
+}
