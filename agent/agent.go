@@ -3,7 +3,11 @@
 // bytes to parsed entries, to acknowledged batches, to checkpoints.
 package agent
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/hooktail/hooktail/plugins"
+)
 
 // FileID identifies one file's content across renames: the device and inode
 // it lives on plus a fingerprint of its first bytes, so that rename rotation
@@ -34,4 +38,17 @@ type Record struct {
 	Data []byte
 	// Truncated is set when Data was cut.
 	Truncated bool
+}
+
+// Entry is a parsed record on its way to the aggregator: the parser's entry
+// plus the identity and position of the record it came from.
+type Entry struct {
+	Source string
+	File   FileID
+	Path   string
+	Offset int64
+	// End is where reading resumes after this record: once the entry is
+	// acknowledged, the file's checkpoint may move to End.
+	End    int64
+	Parsed plugins.Entry
 }
