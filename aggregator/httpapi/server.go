@@ -1,0 +1,224 @@
+// Package httpapi serves the aggregator's HTTP APIs on top of an
+// aggregator.Store: health probes and the drop-in replacement for
+// myk-org/github-webhook-server's log viewer API (/logs/api/*, SPEC §5.1).
+//
+// It is the only package of the module that imports gorilla/mux. Every
+// response is JSON, including 404, 405 and recovered panics; bad input never
+// yields a 500 (SPEC §5).
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/hooktail/hooktail/aggregator"
+)
+
+// Log attribute keys.
+const (
+	logKeyMethod   = "method"
+	logKeyPath     = "path"
+	logKeyStatus   = "status"
+	logKeyDuration = "duration"
+	logKeyRemote   = "remote"
+	logKeyError    = "error"
+	logKeyStack    = "stack"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Store answers every data route. Required.
+	Store aggregator.Store
+	// TrustedNetworks may call the step-logs route (SPEC §5.5). nil means
+	// DefaultTrustedNetworks(); an empty non-nil slice trusts nobody.
+	TrustedNetworks []netip.Prefix
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Logger receives request logs (Debug) and errors; slog.Default() if nil.
+	Logger *slog.Logger
+	// Now is the clock used for request timing; time.Now if nil.
+	Now func() time.Time
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready func() error
+}
+
+// DefaultTrustedNetworks returns SPEC §3's default trusted_networks: the
+// private, loopback and link-local ranges of IPv4 and IPv6.
+func DefaultTrustedNetworks() []netip.Prefix {
+	cidrs := []string{
+		"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+		"169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
+	}
+	out := make([]netip.Prefix, len(cidrs))
+	for i, c := range cidrs {
+		out[i] = netip.MustParsePrefix(c)
+	}
+	return out
+}
+
+// Server is the aggregator's HTTP handler. It is safe for concurrent use.
+type Server struct {
+	store  aggregator.Store
+	access accessPolicy
+	log    *slog.Logger
+	now    func() time.Time
+	ready  func() error
+	router *mux.Router
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New builds a Server. It does no I/O.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("new http api: store is required")
+	}
+	networks := opts.TrustedNetworks
+	if networks == nil {
+		networks = DefaultTrustedNetworks()
+	}
+	access, err := newAccessPolicy(networks, opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("new http api: %w", err)
+	}
+	s := &Server{
+		store:  opts.Store,
+		access: access,
+		log:    opts.Logger,
+		now:    opts.Now,
+		ready:  opts.Ready,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "httpapi")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// routes registers every route of this milestone.
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	// Cleaning would answer 301 with an empty body; an unclean path is
+	// simply not found.
+	r.SkipClean(true)
+	r.NotFoundHandler = http.HandlerFunc(notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+
+	get := []string{http.MethodGet, http.MethodHead}
+	r.HandleFunc("/healthz", s.handleHealthz).Methods(get...)
+	r.HandleFunc("/readyz", s.handleReadyz).Methods(get...)
+	r.HandleFunc("/logs/api/entries", s.handleEntries).Methods(get...)
+	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.handleWorkflowSteps).Methods(get...)
+	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}", s.handleStepLogs).Methods(get...)
+	return r
+}
+
+// ServeHTTP sets the JSON content type, recovers panics as a 500 JSON answer,
+// logs the request at Debug and dispatches to the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	rec := &statusRecorder{ResponseWriter: w}
+	rec.Header().Set("Content-Type", contentTypeJSON)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic serving request",
+				logKeyMethod, r.Method, logKeyPath, r.URL.Path,
+				logKeyError, fmt.Sprint(v), logKeyStack, string(debug.Stack()))
+			if !rec.wroteHeader {
+				writeDetail(rec, http.StatusInternalServerError, detailInternal)
+			}
+		}
+		s.log.DebugContext(r.Context(), "http request",
+			logKeyMethod, r.Method, logKeyPath, r.URL.Path,
+			logKeyStatus, rec.status(), logKeyDuration, s.now().Sub(start),
+			logKeyRemote, r.RemoteAddr)
+	}()
+	s.router.ServeHTTP(rec, r)
+}
+
+// handleHealthz answers liveness: the process serves HTTP.
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz answers readiness from Options.Ready. The reason of a failure
+// is logged, not returned: the route is open to everyone.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			s.log.WarnContext(r.Context(), "not ready", logKeyError, err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// storeError answers 500 for a failed store call and logs the error; the
+// body never carries the error text.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		// The client went away; nobody will read the answer.
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, "store call failed",
+		"op", op, logKeyPath, r.URL.Path, logKeyError, err)
+	writeDetail(w, http.StatusInternalServerError, detailInternal)
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeDetail(w, http.StatusNotFound, "Not Found")
+}
+
+func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	// Every route of this package is GET (and HEAD).
+	w.Header().Set("Allow", "GET, HEAD")
+	writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.code = code
+		s.wroteHeader = true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) status() int {
+	if !s.wroteHeader {
+		return http.StatusOK
+	}
+	return s.code
+}
