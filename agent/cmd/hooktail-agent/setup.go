@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hooktail/hooktail/agent/pipeline"
+	"github.com/hooktail/hooktail/agent/positions"
+	"github.com/hooktail/hooktail/agent/ship"
+	"github.com/hooktail/hooktail/agent/tail"
+	"github.com/hooktail/hooktail/config"
+	"github.com/hooktail/hooktail/plugins"
+	"github.com/hooktail/hooktail/plugins/builtin"
+)
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hooktail-agent validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: hooktail-agent validate -config PATH")
+		return errUsage
+	}
+	cfg, err := load(*configPath, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d sources)\n", *configPath, len(cfg.Sources))
+	return nil
+}
+
+// load reads and checks the configuration, parsers included, and prints
+// every diagnostic with file:line:col.
+func load(path string, stderr io.Writer) (*config.Agent, error) {
+	cfg, diags := config.LoadAgent(path)
+	if cfg != nil && !diags.HasErrors() {
+		diags = append(diags, checkParsers(context.Background(), cfg)...)
+	}
+	if len(diags) > 0 {
+		if err := config.WriteDiagnostics(stderr, diags); err != nil {
+			return nil, err
+		}
+	}
+	if diags.HasErrors() {
+		return nil, errReported
+	}
+	return cfg, nil
+}
+
+// checkParsers resolves each source's parser and has it validate its
+// parser_config; problems point at the source block's lines.
+func checkParsers(ctx context.Context, cfg *config.Agent) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i := range cfg.Sources {
+		src := &cfg.Sources[i]
+		p, err := newParser(cfg, src)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid parser",
+				Detail: err.Error(), Subject: rangePtr(src.ParserRange)})
+			continue
+		}
+		pd, err := p.ValidateConfig(ctx, src.ParserConfig)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Parser failed",
+				Detail: fmt.Sprintf("parser %q could not validate its configuration: %v", src.Parser, err), Subject: rangePtr(src.ParserRange)})
+			continue
+		}
+		for _, d := range pd {
+			sev := hcl.DiagError
+			if d.Severity == plugins.SeverityWarning {
+				sev = hcl.DiagWarning
+			}
+			detail := d.Detail
+			if d.Attribute != "" {
+				detail = strings.TrimSpace(fmt.Sprintf("parser_config.%s: %s", d.Attribute, detail))
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: detail,
+				Subject: rangePtr(src.ParserConfigRange)})
+		}
+	}
+	return diags
+}
+
+func rangePtr(r hcl.Range) *hcl.Range {
+	if r.Filename == "" {
+		return nil
+	}
+	return &r
+}
+
+// newParser returns the source's parser, unconfigured.
+func newParser(cfg *config.Agent, src *config.Source) (plugins.Parser, error) {
+	if p, ok := builtin.New(src.Parser); ok {
+		return p, nil
+	}
+	if _, ok := cfg.Plugin(src.Parser); ok {
+		return nil, fmt.Errorf("parser %q names a plugin block; out-of-process parser plugins are not supported by this build yet (built-in parsers: %s)",
+			src.Parser, strings.Join(builtin.Names(), ", "))
+	}
+	return nil, fmt.Errorf("unknown parser %q: not a built-in parser (%s) nor the label of a plugin block",
+		src.Parser, strings.Join(builtin.Names(), ", "))
+}
+
+// configuredParser returns the source's parser, configured.
+func configuredParser(ctx context.Context, cfg *config.Agent, src *config.Source) (plugins.Parser, error) {
+	p, err := newParser(cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	diags, err := p.Configure(ctx, src.ParserConfig)
+	if err != nil {
+		return nil, fmt.Errorf("configure parser %q of source %q: %w", src.Parser, src.Name, err)
+	}
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("configure parser %q of source %q: %s", src.Parser, src.Name, diags[0].Summary)
+	}
+	return p, nil
+}
+
+func runAgent(ctx context.Context, cfg *config.Agent, logger *slog.Logger) error {
+	logger = logger.With("agent_id", cfg.AgentID)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data_dir: %w", err)
+	}
+	checkpoints, err := positions.Open(filepath.Join(cfg.DataDir, "checkpoints.json"), logger)
+	if err != nil {
+		return fmt.Errorf("open checkpoints: %w", err)
+	}
+	tlsConfig, err := clientTLS(cfg.Aggregator.TLS)
+	if err != nil {
+		return err
+	}
+	client, err := ship.New(ship.Options{
+		Addresses: cfg.Aggregator.Addresses,
+		Token:     cfg.Aggregator.Token,
+		TLS:       tlsConfig,
+		AgentID:   cfg.AgentID,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	sources := make([]pipeline.Source, 0, len(cfg.Sources))
+	for i := range cfg.Sources {
+		src := &cfg.Sources[i]
+		p, err := configuredParser(ctx, cfg, src)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, pipeline.Source{
+			Name:     src.Name,
+			Parser:   p,
+			Location: src.Location,
+			Tail: tail.Options{
+				Paths:          src.Paths,
+				Exclude:        src.Exclude,
+				StartAtEnd:     src.StartAt == config.StartAtEnd,
+				MaxRecordBytes: src.MaxRecordBytes,
+				RescanInterval: src.RescanInterval,
+			},
+		})
+	}
+	logger.Info("agent starting", "version", version, "sources", len(sources), "aggregator", cfg.Aggregator.Addresses)
+	err = pipeline.Run(ctx, pipeline.Options{
+		Sources:         sources,
+		Pusher:          client,
+		Checkpoints:     checkpoints,
+		BatchMaxEntries: cfg.Aggregator.BatchMaxEntries,
+		BatchMaxWait:    cfg.Aggregator.BatchMaxWait,
+		Logger:          logger,
+	})
+	logger.Info("agent stopped")
+	return err
+}
+
+func clientTLS(c *config.ClientTLS) (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	t := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read aggregator ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("aggregator ca_file " + c.CAFile + ": no PEM certificate found")
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load aggregator client certificate: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}

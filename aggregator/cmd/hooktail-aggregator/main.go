@@ -1,0 +1,241 @@
+// Command hooktail-aggregator receives entries from hooktail agents over
+// gRPC, stores them in SQLite and serves the log, step-log and delivery APIs.
+//
+//	hooktail-aggregator -config PATH             run
+//	hooktail-aggregator validate -config PATH    check the configuration
+//	hooktail-aggregator -version
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/hooktail/hooktail/aggregator/httpapi"
+	"github.com/hooktail/hooktail/aggregator/ingest"
+	"github.com/hooktail/hooktail/aggregator/sqlite"
+	"github.com/hooktail/hooktail/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// DatabaseFile is the SQLite database's name under data_dir.
+const DatabaseFile = "hooktail.db"
+
+var (
+	errUsage    = errors.New("usage")
+	errReported = errors.New("reported")
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var err error
+	if len(args) > 0 && args[0] == "validate" {
+		err = cmdValidate(args[1:], stdout, stderr)
+	} else {
+		err = cmdRun(args, stdout, stderr)
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(stderr, "hooktail-aggregator:", err)
+		}
+		return 1
+	}
+}
+
+func load(path string, stderr io.Writer) (*config.Aggregator, error) {
+	cfg, diags := config.LoadAggregator(path)
+	if len(diags) > 0 {
+		if err := config.WriteDiagnostics(stderr, diags); err != nil {
+			return nil, err
+		}
+	}
+	if diags.HasErrors() {
+		return nil, errReported
+	}
+	return cfg, nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hooktail-aggregator validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: hooktail-aggregator validate -config PATH")
+		return errUsage
+	}
+	if _, err := load(*configPath, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
+	return nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hooktail-aggregator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage:\n  hooktail-aggregator -config PATH\n  hooktail-aggregator validate -config PATH\n  hooktail-aggregator -version\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "hooktail-aggregator", version)
+		return nil
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := load(*configPath, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, logger)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("-log-format %q: want text or json", format)
+	}
+}
+
+// serve runs both listeners until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data_dir: %w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{DeliveryTimeout: cfg.DeliveryTimeout, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", dbPath, err)
+	}
+	defer store.Close()
+
+	var tlsConfig *tls.Config
+	if t := cfg.Listen.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	api, err := httpapi.New(httpapi.Options{
+		Store:           store,
+		TrustedNetworks: cfg.TrustedNetworks,
+		TrustedProxies:  cfg.TrustedProxies,
+		Logger:          logger,
+		Ready:           func() error { return store.Ping(context.Background()) },
+	})
+	if err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen http on %s: %w", cfg.Listen.HTTP, err)
+	}
+	if tlsConfig != nil {
+		httpLn = tls.NewListener(httpLn, tlsConfig)
+	}
+	httpSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+
+	grpcLn, err := net.Listen("tcp", cfg.Listen.GRPC)
+	if err != nil {
+		httpLn.Close()
+		return fmt.Errorf("listen grpc on %s: %w", cfg.Listen.GRPC, err)
+	}
+	var grpcOpts []grpc.ServerOption
+	grpcOpts = append(grpcOpts, grpc.MaxRecvMsgSize(256<<20))
+	if tlsConfig != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	grpcSrv := grpc.NewServer(grpcOpts...)
+	ingest.New(ingest.Options{
+		Store:           store,
+		Tokens:          cfg.IngestTokens,
+		TrustedNetworks: cfg.TrustedNetworks,
+		Logger:          logger,
+	}).Register(grpcSrv)
+
+	logger.Info("aggregator listening", "version", version, "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "database", dbPath)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := grpcSrv.Serve(grpcLn); err != nil {
+			return fmt.Errorf("serve grpc: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		logger.Info("aggregator shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped := make(chan struct{})
+		go func() { grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutdownCtx.Done():
+			grpcSrv.Stop()
+		}
+		return httpSrv.Shutdown(shutdownCtx)
+	})
+	err = g.Wait()
+	logger.Info("aggregator stopped")
+	return err
+}
