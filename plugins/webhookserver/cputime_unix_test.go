@@ -1,0 +1,19 @@
+//go:build unix
+
+package webhookserver_test
+
+import (
+	"syscall"
+	"time"
+)
+
+// processCPU returns the CPU time (user + system) the process has used. The
+// benchmarks report CPU time per record besides wall time, because a shared
+// machine inflates the latter.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}

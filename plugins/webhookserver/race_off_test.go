@@ -1,0 +1,5 @@
+//go:build !race
+
+package webhookserver_test
+
+const raceEnabled = false
