@@ -163,6 +163,13 @@ func eqStr(a, b *string) bool {
 	return *a == *b
 }
 
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
 func show(p *string) string {
 	if p == nil {
 		return "null"
@@ -265,8 +272,13 @@ source "legacy" {
 			if !eqStr(e.EventType, strp(r.EventType)) || !eqStr(e.Repository, strp(r.Repository)) || !eqStr(e.GithubUser, strp(r.GithubUser)) {
 				diffs = append(diffs, fmt.Sprintf("prefix fields %s %s %s, want %q %q %q", show(e.EventType), show(e.Repository), show(e.GithubUser), r.EventType, r.Repository, r.GithubUser))
 			}
-			if (e.PRNumber == nil) != (r.PRNumber == 0) || (e.PRNumber != nil && *e.PRNumber != r.PRNumber) {
-				diffs = append(diffs, fmt.Sprintf("pr_number %v, want %d", e.PRNumber, r.PRNumber))
+			wantPR := r.PRNumber
+			if wantPR == 0 && r.Summary != nil {
+				// A summary line names its PR as "PR#n" rather than in the prefix.
+				wantPR = r.Summary.PRNumber
+			}
+			if gotPR := derefInt(e.PRNumber); gotPR != wantPR {
+				diffs = append(diffs, fmt.Sprintf("pr_number %d, want %d", gotPR, wantPR))
 			}
 			if (e.TokenSpend == nil) != (r.TokenSpend == nil) || (e.TokenSpend != nil && *e.TokenSpend != *r.TokenSpend) {
 				diffs = append(diffs, "token_spend differs")

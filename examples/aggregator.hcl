@@ -1,0 +1,19 @@
+# hooktail aggregator. Check it with:
+#   bin/hooktail-aggregator validate -config examples/aggregator.hcl
+# Relative paths resolve against this file's folder.
+
+data_dir = "../.demo/aggregator-example"  # SQLite database; e.g. /var/lib/hooktail
+
+listen {
+  http = "127.0.0.1:7401"
+  grpc = "127.0.0.1:7400"
+  # tls {
+  #   cert_file = "/etc/hooktail/tls.crt"
+  #   key_file  = "/etc/hooktail/tls.key"
+  # }
+}
+
+# ingest_tokens  = [env("HOOKTAIL_INGEST_TOKEN")]  # empty: trusted networks only
+retention        = "720h"
+delivery_timeout = "15m"
+trusted_networks = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"]
