@@ -1,0 +1,70 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// stmtID names a statement prepared once on the writer connection and
+// rebound to each ingest transaction.
+type stmtID int
+
+const (
+	stInsertEntry stmtID = iota
+	stUpdateFill
+	stInsertSummary
+	stLoadHook
+	stUpsertHook
+	stLoadFold
+	stUpsertDelivery
+	stUpsertSource
+	stUpsertFile
+	stBumpSource
+	stSetAttempt
+)
+
+var writeSQL = map[stmtID]string{
+	stInsertEntry: `INSERT INTO entries (file_id, byte_offset, source_id, ts, ts_raw, level, logger,
+		message, hook_id, attempt, event_type, repository, pr_number, github_user, task_id, task_type,
+		task_status, token_spend, step, exc_info, flags, details, completion, dedupe_key)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (file_id, byte_offset) DO NOTHING`,
+	stUpdateFill: `UPDATE entries SET hook_id = ?, attempt = ?, event_type = ?, repository = ?,
+		pr_number = ?, github_user = ?, task_id = ?, task_type = ?, task_status = ?, token_spend = ?,
+		step = ?, exc_info = ?, logger = ?, details = ?, completion = ? WHERE id = ?`,
+	stInsertSummary: `INSERT INTO summaries (file_id, byte_offset, hook_id, ts, record)
+		VALUES (?,?,?,?,?) ON CONFLICT (file_id, byte_offset) DO NOTHING`,
+	stLoadHook: `SELECT timeline, max_ts FROM hooks WHERE hook_id = ?`,
+	stUpsertHook: `INSERT INTO hooks (hook_id, timeline, max_ts, attempts) VALUES (?,?,?,?)
+		ON CONFLICT (hook_id) DO UPDATE SET timeline = excluded.timeline,
+		max_ts = excluded.max_ts, attempts = excluded.attempts`,
+	stLoadFold: `SELECT fold FROM deliveries WHERE hook_id = ? AND attempt = ?`,
+	stUpsertDelivery: `INSERT INTO deliveries (hook_id, attempt, source_id, state, has_errors,
+		received_at, completed_at, last_entry_at, event_type, repository, pr_number, fold)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (hook_id, attempt) DO UPDATE SET source_id = excluded.source_id,
+		state = excluded.state, has_errors = excluded.has_errors, received_at = excluded.received_at,
+		completed_at = excluded.completed_at, last_entry_at = excluded.last_entry_at,
+		event_type = excluded.event_type, repository = excluded.repository,
+		pr_number = excluded.pr_number, fold = excluded.fold`,
+	stUpsertSource: `INSERT INTO sources (name) VALUES (?)
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
+	stUpsertFile: `INSERT INTO files (source_id, fingerprint, path, agent_id) VALUES (?,?,?,?)
+		ON CONFLICT (source_id, fingerprint) DO UPDATE SET source_id = excluded.source_id RETURNING id`,
+	stBumpSource: `UPDATE sources SET newest_at = max(newest_at, ?) WHERE id = ?`,
+	stSetAttempt: `UPDATE entries SET attempt = ? WHERE id = ?`,
+}
+
+// prepare prepares the write statements on the writer connection.
+func (s *Store) prepare(ctx context.Context) error {
+	s.stmts = make(map[stmtID]*sql.Stmt, len(writeSQL))
+	for id, q := range writeSQL {
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare statement %d: %w", id, err)
+		}
+		s.stmts[id] = st
+	}
+	return nil
+}
