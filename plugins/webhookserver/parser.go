@@ -19,6 +19,9 @@
 //     Completion; its PR#n fills Entry.PRNumber when the prefix has none.
 //     Its tokens go to Completion.TokenSpend only, so summing the entries'
 //     TokenSpend does not count a delivery twice.
+//   - 4.0.x writes no summary line: the end of its webhook_routing task
+//     (task_status completed or failed) carries the Completion instead,
+//     without steps (the markers are the steps).
 //   - DedupeKey hashes the message as written, prefix and DuplicateFilter
 //     suffix included (plugins.DedupeKey strips the escapes with the same
 //     grammar as Parse). A ParseError entry has no timestamp or level and
@@ -285,9 +288,36 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 	if e.Step == "" {
 		e.Step = e.TaskID
 	}
+	if e.Completion == nil {
+		e.Completion = legacyCompletion(e)
+	}
 	// The key hashes the message as written, prefix and DuplicateFilter
 	// suffix included; DedupeKey strips the escapes itself.
 	e.DedupeKey = plugins.DedupeKey(e.TimestampRaw, e.Level, data[h.msgStart:])
+}
+
+// legacyCompletion reads the end of a delivery from 4.0.x markers: that
+// version writes no summary line, and its webhook_routing task, which spans
+// the whole processing, ends exactly when the delivery does.
+func legacyCompletion(e *plugins.Entry) *plugins.Completion {
+	if e.TaskType != "webhook_routing" {
+		return nil
+	}
+	var status string
+	switch e.TaskStatus {
+	case "completed":
+		status = "success"
+	case "failed":
+		status = "failed"
+	default:
+		return nil
+	}
+	c := &plugins.Completion{Status: status, PRNumber: e.PRNumber}
+	if e.TokenSpend != nil {
+		v := *e.TokenSpend
+		c.TokenSpend = &v
+	}
+	return c
 }
 
 // span is buf[start:end].
