@@ -1,40 +1,43 @@
 package plugins
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // DedupeKey is the one normalisation that identifies the text copy and the
-// JSONL copy of one record (SPEC §4): a 64-bit FNV-1a hash of the timestamp
-// as written, the level, and the first line of the message with ANSI escapes
+// JSONL copy of one record (SPEC §4): a 64-bit xxHash of the timestamp as
+// written, the level, and the first line of the message with ANSI escapes
 // removed and trailing white space trimmed. message is the whole message as
 // the logger formatted it, webhook prefix included.
+//
+// It runs once per record on the agent's hot path, so it copies the line's
+// escape-free runs into a stack buffer and hashes that in one call.
 func DedupeKey(timestampRaw, level string, message []byte) uint64 {
 	if i := bytes.IndexByte(message, '\n'); i >= 0 {
 		message = message[:i]
 	}
-	h := uint64(fnvOffset)
-	h = fnvString(h, timestampRaw)
-	h = fnvByte(h, 0)
-	h = fnvString(h, level)
-	h = fnvByte(h, 0)
-	// Strip ANSI CSI/escape sequences on the fly and hold back trailing
-	// white space until a non-space byte proves it is not trailing.
-	pending := 0
-	for i := 0; i < len(message); i++ {
-		c := message[i]
-		if c == 0x1b {
-			i = skipEscape(message, i) - 1
-			continue
+	var stack [512]byte
+	buf := append(stack[:0], timestampRaw...)
+	buf = append(buf, 0)
+	buf = append(buf, level...)
+	buf = append(buf, 0)
+	for len(message) > 0 {
+		i := bytes.IndexByte(message, 0x1b)
+		if i < 0 {
+			buf = append(buf, message...)
+			break
 		}
-		if c == ' ' || c == '\t' || c == '\r' {
-			pending++
-			continue
-		}
-		for ; pending > 0; pending-- {
-			h = fnvByte(h, ' ')
-		}
-		h = fnvByte(h, c)
+		buf = append(buf, message[:i]...)
+		message = message[skipEscape(message, i):]
 	}
-	return h
+	// Trailing white space is not part of the key.
+	end := len(buf)
+	for end > 0 && (buf[end-1] == ' ' || buf[end-1] == '\t' || buf[end-1] == '\r') {
+		end--
+	}
+	return xxhash.Sum64(buf[:end])
 }
 
 // skipEscape returns the index just past the escape sequence that starts at
@@ -62,18 +65,4 @@ func skipEscape(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime }
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h = fnvByte(h, s[i])
-	}
-	return h
 }
