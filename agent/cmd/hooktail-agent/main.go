@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	_ "time/tzdata" // timezones work on hosts without a zoneinfo database
@@ -65,6 +66,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the agent stops (for performance work)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage:\n  hooktail-agent -config PATH\n  hooktail-agent validate -config PATH\n  hooktail-agent parse -config PATH -source NAME [FILE]\n  hooktail-agent -version\n\nflags:\n")
 		fs.PrintDefaults()
@@ -87,6 +89,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	cfg, err := load(*configPath, stderr)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
