@@ -82,18 +82,25 @@ func Run(ctx context.Context, opts Options) error {
 		logger = slog.Default()
 	}
 
+	// Every source is checked before any starts, so that an error leaves
+	// nothing running.
+	starts := make([]func([]byte) bool, len(opts.Sources))
+	for i, src := range opts.Sources {
+		isStart, err := StartRule(ctx, src.Parser)
+		if err != nil {
+			return fmt.Errorf("source %q: %w", src.Name, err)
+		}
+		starts[i] = isStart
+	}
+
 	batches := make(chan []agent.Entry, 2)
 	var wg sync.WaitGroup
 	var batchID atomic.Uint64
 	for i := range opts.Sources {
 		src := opts.Sources[i]
-		isStart, err := StartRule(ctx, src.Parser)
-		if err != nil {
-			return fmt.Errorf("source %q: %w", src.Name, err)
-		}
 		topts := src.Tail
 		topts.Source = src.Name
-		topts.IsStart = isStart
+		topts.IsStart = starts[i]
 		topts.Positions = opts.Checkpoints
 		if topts.Logger == nil {
 			topts.Logger = logger

@@ -56,14 +56,14 @@ func completionToProto(c *plugins.Completion) *hooktailv1.Completion {
 		return nil
 	}
 	out := &hooktailv1.Completion{
-		Status:             c.Status,
+		Status:             utf8Valid(c.Status),
 		DurationMs:         c.DurationMS,
 		TokenSpend:         c.TokenSpend,
-		Action:             c.Action,
-		Sender:             c.Sender,
-		RepositoryFullName: c.RepositoryFullName,
-		PrTitle:            c.PRTitle,
-		ApiUser:            c.APIUser,
+		Action:             utf8Valid(c.Action),
+		Sender:             utf8Valid(c.Sender),
+		RepositoryFullName: utf8Valid(c.RepositoryFullName),
+		PrTitle:            utf8Valid(c.PRTitle),
+		ApiUser:            utf8Valid(c.APIUser),
 		StartedAtUs:        c.StartedAtUS,
 		CompletedAtUs:      c.CompletedAtUS,
 		Error:              errorToProto(c.Error),
@@ -74,12 +74,12 @@ func completionToProto(c *plugins.Completion) *hooktailv1.Completion {
 	}
 	for _, s := range c.Steps {
 		out.Steps = append(out.Steps, &hooktailv1.Step{
-			Name:        s.Name,
-			Status:      s.Status,
+			Name:        utf8Valid(s.Name),
+			Status:      utf8Valid(s.Status),
 			StartedAtUs: s.StartedAtUS,
 			DurationMs:  s.DurationMS,
 			Error:       errorToProto(s.Error),
-			DetailsJson: string(s.Details),
+			DetailsJson: utf8Valid(string(s.Details)),
 		})
 	}
 	return out
@@ -89,11 +89,12 @@ func errorToProto(e *plugins.ErrorInfo) *hooktailv1.ErrorInfo {
 	if e == nil {
 		return nil
 	}
-	return &hooktailv1.ErrorInfo{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	return &hooktailv1.ErrorInfo{Type: utf8Valid(e.Type), Message: utf8Valid(e.Message), Traceback: utf8Valid(e.Traceback)}
 }
 
 // utf8Valid makes s valid UTF-8, which proto3 strings must be: parsers
-// already do so, this guards the fields they copy from paths and markers.
+// already do so, this guards every string field, since one invalid byte
+// would make the batch unmarshalable and its push fail forever.
 func utf8Valid(s string) string {
 	if utf8.ValidString(s) {
 		return s

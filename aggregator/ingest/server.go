@@ -78,8 +78,12 @@ func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hookta
 	res, err := s.opts.Store.Ingest(ctx, batch)
 	if err != nil {
 		s.logger.Warn("ingest batch failed", "agent_id", req.GetAgentId(), "batch_id", req.GetBatchId(), "entries", len(batch.Entries), "error", err)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, status.FromContextError(err).Err()
+		// Fixed messages: the store's error text stays in the log.
+		switch {
+		case errors.Is(err, context.Canceled):
+			return nil, status.Error(codes.Canceled, "request cancelled")
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, status.Error(codes.DeadlineExceeded, "request deadline exceeded")
 		}
 		// Retryable by design: the agent keeps the batch and tries again.
 		return nil, status.Error(codes.Unavailable, "store unavailable, retry later")

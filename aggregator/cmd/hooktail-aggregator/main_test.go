@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hooktail/hooktail/config"
+	hooktailv1 "github.com/hooktail/hooktail/proto/hooktail/v1"
+)
+
+const deadline = 10 * time.Second
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeConfig(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidateExample(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "..", "examples", "aggregator.hcl")
+	code, stdout, stderr := runCmd("validate", "-config", path)
+	if code != 0 {
+		t.Fatalf("validate %s: exit %d, stderr:\n%s", path, code, stderr)
+	}
+	if got, want := stdout, path+": valid\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	if stderr != "" {
+		t.Errorf("stderr = %q, want nothing", stderr)
+	}
+}
+
+func TestValidateBadConfig(t *testing.T) {
+	t.Parallel()
+	testCases := map[string]struct {
+		body string
+		// want matches a line of stderr; the location is file:line:col.
+		want string
+	}{
+		"bad duration": {
+			body: "data_dir = \"/tmp/x\"\nretention = \"forever\"\n",
+			want: `:2:\d+: error: `,
+		},
+		"unknown attribute": {
+			body: "data_dir = \"/tmp/x\"\n\nno_such_setting = 1\n",
+			want: `:3:1: error: `,
+		},
+		"syntax error": {
+			body: "listen {\n  http = \n}\n",
+			want: `:\d+:\d+: error: `,
+		},
+		"bad network": {
+			body: "trusted_networks = [\"not-a-cidr\"]\n",
+			want: `:1:\d+: error: `,
+		},
+	}
+	for name, tc := range testCases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfig(t, "bad.hcl", tc.body)
+			code, stdout, stderr := runCmd("validate", "-config", path)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(path) + tc.want)
+			if !re.MatchString(stderr) {
+				t.Errorf("stderr = %q, want a line matching %s", stderr, re)
+			}
+		})
+	}
+}
+
+func TestRunBadConfig(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, "bad.hcl", "retention = \"x\"\n")
+	code, _, stderr := runCmd("-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, path+":1:") {
+		t.Errorf("stderr = %q, want the diagnostic at %s:1:…", stderr, path)
+	}
+}
+
+func TestRunMissingConfigFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "missing.hcl")
+	for _, args := range [][]string{{"validate", "-config", path}, {"-config", path}} {
+		code, _, stderr := runCmd(args...)
+		if code != 1 {
+			t.Errorf("%q: exit %d, want 1; stderr:\n%s", args, code, stderr)
+		}
+		if !strings.Contains(stderr, "missing.hcl") {
+			t.Errorf("%q: stderr = %q, want it to name the file", args, stderr)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	testCases := map[string][]string{
+		"no arguments":             nil,
+		"unknown flag":             {"-nope"},
+		"stray argument":           {"-config", "x.hcl", "extra"},
+		"validate without config":  {"validate"},
+		"validate stray argument":  {"validate", "-config", "x.hcl", "extra"},
+		"validate unknown flag":    {"validate", "-version"},
+		"flag without value":       {"-config"},
+		"validate flag no value":   {"validate", "-config"},
+		"unknown subcommand first": {"serve"},
+	}
+	for name, args := range testCases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runCmd(args...)
+			if code != 2 {
+				t.Fatalf("run(%q): exit %d, want 2; stderr:\n%s", args, code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, "usage") && !strings.Contains(stderr, "Usage") {
+				t.Errorf("stderr = %q, want a usage message", stderr)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runCmd("-version")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	if got, want := stdout, "hooktail-aggregator "+version+"\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+}
+
+func TestRunBadLogFlags(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, "ok.hcl", "data_dir = \"/nonexistent\"\n")
+	for _, args := range [][]string{
+		{"-config", path, "-log-level", "loud"},
+		{"-config", path, "-log-format", "xml"},
+	} {
+		code, _, stderr := runCmd(args...)
+		if code != 1 {
+			t.Errorf("run(%q): exit %d, want 1; stderr:\n%s", args, code, stderr)
+		}
+		if !strings.Contains(stderr, "-log-") {
+			t.Errorf("run(%q): stderr = %q, want it to name the flag", args, stderr)
+		}
+	}
+}
+
+// syncBuffer is an io.Writer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logRecord returns the first JSON log line with message msg.
+func logRecord(logs, msg string) (map[string]any, bool) {
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
+			return rec, true
+		}
+	}
+	return nil, false
+}
+
+// startServe runs serve on loopback ports chosen by the kernel and returns
+// the HTTP and gRPC addresses it logged, and its result channel.
+func startServe(t *testing.T, ctx context.Context, cfgBody string) (httpAddr, grpcAddr string, logs *syncBuffer, done <-chan error) {
+	t.Helper()
+	path := writeConfig(t, "aggregator.hcl", cfgBody)
+	cfg, diags := config.LoadAggregator(path)
+	if diags.HasErrors() {
+		t.Fatalf("LoadAggregator: %v", diags)
+	}
+	logs = &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	ch := make(chan error, 1)
+	go func() { ch <- serve(ctx, cfg, logger) }()
+	end := time.Now().Add(deadline)
+	for {
+		if rec, ok := logRecord(logs.String(), "aggregator listening"); ok {
+			httpAddr, _ = rec["http"].(string)
+			grpcAddr, _ = rec["grpc"].(string)
+			break
+		}
+		select {
+		case err := <-ch:
+			t.Fatalf("serve() = %v before listening; logs:\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatalf("serve did not start listening; logs:\n%s", logs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return httpAddr, grpcAddr, logs, ch
+}
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	dataDir := filepath.Join(t.TempDir(), "data", "nested")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	httpAddr, grpcAddr, logs, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+trusted_networks = ["127.0.0.0/8"]
+`, dataDir))
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200", path, resp.StatusCode)
+		}
+	}
+
+	// The ingest service is wired to the store.
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := hooktailv1.NewIngestClient(conn).Push(ctx, &hooktailv1.PushRequest{AgentId: "a", BatchId: 4, Entries: []*hooktailv1.Entry{
+		{Source: "src", Fingerprint: 1, Offset: 0, File: "/x.log", TimestampUs: time.Now().UnixMicro(), Level: "INFO", Message: "hello"},
+	}})
+	if err != nil {
+		t.Fatalf("Push() = %v", err)
+	}
+	if got, want := []any{resp.GetBatchId(), resp.GetStored()}, []any{uint64(4), uint32(1)}; !cmp.Equal(got, want) {
+		t.Errorf("Push() = batch %v stored %v, want %v", got[0], got[1], want)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, DatabaseFile)); err != nil {
+		t.Errorf("database: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve() = %v, want nil", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("serve did not return after its context was cancelled")
+	}
+	if _, ok := logRecord(logs.String(), "aggregator stopped"); !ok {
+		t.Errorf("no \"aggregator stopped\" log; logs:\n%s", logs)
+	}
+	// Both ports are released.
+	for _, addr := range []string{httpAddr, grpcAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen on %s after shutdown: %v", addr, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
+// TestServePortInUse checks that serve fails, without hanging, when a
+// listen address is taken, for either listener.
+func TestServePortInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for name, listen := range map[string]string{
+		"http": fmt.Sprintf("http = %q\n  grpc = \"127.0.0.1:0\"", taken.Addr()),
+		"grpc": fmt.Sprintf("http = \"127.0.0.1:0\"\n  grpc = %q", taken.Addr()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, "aggregator.hcl", fmt.Sprintf("data_dir = %q\nlisten {\n  %s\n}\n", t.TempDir(), listen))
+			cfg, diags := config.LoadAggregator(path)
+			if diags.HasErrors() {
+				t.Fatalf("LoadAggregator: %v", diags)
+			}
+			err := serve(t.Context(), cfg, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), "listen "+name) {
+				t.Errorf("serve() = %v, want a listen %s error", err, name)
+			}
+		})
+	}
+}
