@@ -22,8 +22,10 @@ type parseStage struct {
 	ids    *atomic.Uint64
 
 	pending []agent.Record
-	req     plugins.ParseRequest
-	parsed  []plugins.Entry
+	// pendingBytes is the record data in pending.
+	pendingBytes int
+	req          plugins.ParseRequest
+	parsed       []plugins.Entry
 }
 
 func (p *parseStage) run(ctx context.Context, in <-chan []agent.Record) {
@@ -45,7 +47,10 @@ func (p *parseStage) run(ctx context.Context, in <-chan []agent.Record) {
 				timer.Reset(p.opts.BatchMaxWait)
 			}
 			p.pending = append(p.pending, chunk...)
-			if len(p.pending) >= p.opts.BatchMaxEntries {
+			for i := range chunk {
+				p.pendingBytes += len(chunk[i].Data)
+			}
+			if len(p.pending) >= p.opts.BatchMaxEntries || p.tooBig(p.pendingBytes) {
 				timer.Stop()
 				p.flush(ctx)
 			}
@@ -55,11 +60,25 @@ func (p *parseStage) run(ctx context.Context, in <-chan []agent.Record) {
 	}
 }
 
+// tooBig reports whether size bytes of records exceed a batch (Run sets
+// BatchMaxBytes; zero means no byte limit).
+func (p *parseStage) tooBig(size int) bool {
+	return p.opts.BatchMaxBytes > 0 && size > p.opts.BatchMaxBytes
+}
+
 // flush parses the pending records in batches of at most BatchMaxEntries
+// and BatchMaxBytes (a larger record goes alone)
 // and hands them to the shipper.
 func (p *parseStage) flush(ctx context.Context) {
 	for len(p.pending) > 0 {
-		n := min(len(p.pending), p.opts.BatchMaxEntries)
+		n, size := 0, 0
+		for n < len(p.pending) && n < p.opts.BatchMaxEntries {
+			size += len(p.pending[n].Data)
+			if n > 0 && p.tooBig(size) {
+				break
+			}
+			n++
+		}
 		batch := p.parse(ctx, p.pending[:n])
 		select {
 		case p.out <- batch:
@@ -69,6 +88,7 @@ func (p *parseStage) flush(ctx context.Context) {
 		p.pending = p.pending[n:]
 	}
 	p.pending = nil
+	p.pendingBytes = 0
 }
 
 // parse parses records into entries. A parser that fails or breaks its
@@ -98,6 +118,9 @@ func (p *parseStage) parse(ctx context.Context, records []agent.Record) []agent.
 		out[i] = agent.Entry{Source: p.src.Name, File: r.File, Path: r.Path, Offset: r.Offset, End: r.End, Parsed: parsed[i]}
 		if r.Truncated {
 			out[i].Parsed.Truncated = true
+		}
+		if p.opts.Redactor != nil {
+			p.opts.Redactor.Entry(&out[i].Parsed)
 		}
 	}
 	return out

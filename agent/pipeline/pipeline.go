@@ -42,13 +42,30 @@ type Source struct {
 	Location *time.Location
 }
 
+// Redactor masks secrets in a parsed entry before it is shipped.
+type Redactor interface {
+	Entry(e *plugins.Entry)
+}
+
+// Limits of one batch: the aggregator refuses larger ones, and a batch it
+// always refuses would stall its source forever.
+const (
+	MaxBatchEntries = 50000
+	MaxBatchBytes   = 64 << 20
+)
+
 // Options configure Run.
 type Options struct {
 	Sources     []Source
 	Pusher      Pusher
 	Checkpoints Checkpoints
-	// BatchMaxEntries and BatchMaxWait bound a batch (defaults 2000, 200ms).
+	// Redactor, if set, sees every entry between parsing and shipping.
+	Redactor Redactor
+	// BatchMaxEntries, BatchMaxBytes (of record data) and BatchMaxWait
+	// bound a batch (defaults 2000, 8 MiB, 200ms; at most MaxBatchEntries
+	// and MaxBatchBytes). A record larger than BatchMaxBytes goes alone.
 	BatchMaxEntries int
+	BatchMaxBytes   int
 	BatchMaxWait    time.Duration
 	// FlushInterval is how often acknowledged checkpoints are written
 	// (default 1s); they are also written at shutdown.
@@ -68,6 +85,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.BatchMaxEntries <= 0 {
 		opts.BatchMaxEntries = 2000
 	}
+	opts.BatchMaxEntries = min(opts.BatchMaxEntries, MaxBatchEntries)
+	if opts.BatchMaxBytes <= 0 {
+		opts.BatchMaxBytes = 8 << 20
+	}
+	opts.BatchMaxBytes = min(opts.BatchMaxBytes, MaxBatchBytes)
 	if opts.BatchMaxWait <= 0 {
 		opts.BatchMaxWait = 200 * time.Millisecond
 	}
@@ -84,30 +106,35 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Every source is checked before any starts, so that an error leaves
 	// nothing running.
-	starts := make([]func([]byte) bool, len(opts.Sources))
+	tailers := make([]*tail.Tailer, len(opts.Sources))
 	for i, src := range opts.Sources {
 		isStart, err := StartRule(ctx, src.Parser)
 		if err != nil {
 			return fmt.Errorf("source %q: %w", src.Name, err)
 		}
-		starts[i] = isStart
-	}
-
-	batches := make(chan []agent.Entry, 2)
-	var wg sync.WaitGroup
-	var batchID atomic.Uint64
-	for i := range opts.Sources {
-		src := opts.Sources[i]
 		topts := src.Tail
 		topts.Source = src.Name
-		topts.IsStart = starts[i]
+		topts.IsStart = isStart
 		topts.Positions = opts.Checkpoints
 		if topts.Logger == nil {
 			topts.Logger = logger
 		}
+		if tailers[i], err = tail.New(topts); err != nil {
+			return fmt.Errorf("source %q: %w", src.Name, err)
+		}
+	}
+
+	// A shipping failure stops the sources too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []agent.Entry, 2)
+	var wg sync.WaitGroup
+	var batchID atomic.Uint64
+	for i := range opts.Sources {
+		src, tailer := opts.Sources[i], tailers[i]
 		records := make(chan []agent.Record, 4)
 		wg.Go(func() {
-			if err := tail.Run(ctx, topts, records); err != nil && ctx.Err() == nil {
+			if err := tailer.Run(ctx, records); err != nil && ctx.Err() == nil {
 				logger.Error("tailing stopped", "source", src.Name, "error", err)
 			}
 			close(records)
@@ -119,7 +146,7 @@ func Run(ctx context.Context, opts Options) error {
 		wg.Wait()
 		close(batches)
 	}()
-	return shipLoop(ctx, &opts, logger, batches)
+	return shipLoop(ctx, cancel, &opts, logger, batches)
 }
 
 // StartRule returns the parser's record start test: its own byte scanner
@@ -143,7 +170,7 @@ func StartRule(ctx context.Context, p plugins.Parser) (func([]byte) bool, error)
 }
 
 // shipLoop pushes batches in order and advances checkpoints on each ack.
-func shipLoop(ctx context.Context, opts *Options, logger *slog.Logger, batches <-chan []agent.Entry) error {
+func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logger *slog.Logger, batches <-chan []agent.Entry) error {
 	// Pushes outlive ctx by ShutdownTimeout so that what is parsed gets out.
 	pushCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -182,12 +209,18 @@ func shipLoop(ctx context.Context, opts *Options, logger *slog.Logger, batches <
 			}
 			id++
 			if _, err := opts.Pusher.Push(pushCtx, id, batch); err != nil {
-				// Only a shutdown gives up a batch; its records are re-read
-				// from the last checkpoint on the next start.
-				logger.Warn("batch not acknowledged before shutdown", "batch_id", id, "entries", len(batch), "error", err)
+				// The batch's records are re-read from the last checkpoint
+				// on the next start. A shutdown explains the failure; any
+				// other stops the agent rather than tail without shipping.
+				shutdown := ctx.Err() != nil
+				stop()
 				for range batches {
 				}
-				return finalFlush(opts, logger)
+				if shutdown {
+					logger.Warn("batch not acknowledged before shutdown", "batch_id", id, "entries", len(batch), "error", err)
+					return finalFlush(opts, logger)
+				}
+				return errors.Join(fmt.Errorf("push batch %d: %w", id, err), finalFlush(opts, logger))
 			}
 			for i := range batch {
 				e := &batch[i]

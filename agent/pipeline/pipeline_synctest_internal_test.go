@@ -226,7 +226,7 @@ func TestShipLoopFlushInterval(t *testing.T) {
 		}
 		batches := make(chan []agent.Entry)
 		done := make(chan error, 1)
-		go func() { done <- shipLoop(t.Context(), opts, slog.New(slog.DiscardHandler), batches) }()
+		go func() { done <- shipLoop(t.Context(), func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
 
 		a, b := agent.FileID{Ino: 1}, agent.FileID{Ino: 2}
 		batches <- entries(a, 10, 20)
@@ -274,7 +274,7 @@ func TestShipLoopFlushRetry(t *testing.T) {
 		}
 		batches := make(chan []agent.Entry)
 		done := make(chan error, 1)
-		go func() { done <- shipLoop(t.Context(), opts, slog.New(slog.DiscardHandler), batches) }()
+		go func() { done <- shipLoop(t.Context(), func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
 		batches <- entries(agent.FileID{Ino: 1}, 10)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
@@ -313,7 +313,7 @@ func TestShipLoopShutdownTimeout(t *testing.T) {
 		}
 		batches := make(chan []agent.Entry, 1)
 		done := make(chan error, 1)
-		go func() { done <- shipLoop(ctx, opts, slog.New(slog.DiscardHandler), batches) }()
+		go func() { done <- shipLoop(ctx, func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
 		batches <- entries(agent.FileID{Ino: 1}, 10)
 		synctest.Wait()
 		cancelled := time.Now()

@@ -930,3 +930,112 @@ func labelled(t *testing.T, label string) int {
 	}
 	return n
 }
+
+// TestRunBatchByteLimit checks that BatchMaxBytes splits batches by the
+// size of their records, and that a record larger than the limit still goes
+// (alone).
+func TestRunBatchByteLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "R%02d INFO %s\n", i, strings.Repeat("x", 90)) // 100 bytes of data
+	}
+	fmt.Fprintf(&b, "R99 INFO %s\n", strings.Repeat("y", 1000))
+	path := filepath.Join(dir, "x.log")
+	writeFile(t, path, b.String())
+	pusher := &fakePusher{}
+	cps := &fakeCheckpoints{}
+	r := start(t, pipeline.Options{
+		Sources:         []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: tailOptions(dir)}},
+		Pusher:          pusher,
+		Checkpoints:     cps,
+		BatchMaxBytes:   500,
+		BatchMaxEntries: 1000,
+		BatchMaxWait:    5 * time.Millisecond,
+	})
+	waitFor(t, "final checkpoint", func() bool { return cps.last()[path] == int64(b.Len()) })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	pusher.mu.Lock()
+	defer pusher.mu.Unlock()
+	total := 0
+	for i, batch := range pusher.batches {
+		size := 0
+		for _, e := range batch {
+			size += len(e.Parsed.Message)
+		}
+		total += len(batch)
+		if size > 500 && len(batch) > 1 {
+			t.Errorf("batch %d: %d entries of %d bytes, over the 500-byte limit", i, len(batch), size)
+		}
+	}
+	if total != 41 {
+		t.Errorf("shipped %d entries, want 41", total)
+	}
+}
+
+type upperRedactor struct{}
+
+func (upperRedactor) Entry(e *plugins.Entry) { e.Message = strings.ReplaceAll(e.Message, "secret", "******") }
+
+// TestRunRedacts checks the redactor sees every entry before it is pushed.
+func TestRunRedacts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.log")
+	writeFile(t, path, "R1 INFO my secret\nR2 INFO another secret\n")
+	pusher := &fakePusher{}
+	cps := &fakeCheckpoints{}
+	r := start(t, pipeline.Options{
+		Sources:      []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: tailOptions(dir)}},
+		Pusher:       pusher,
+		Checkpoints:  cps,
+		Redactor:     upperRedactor{},
+		BatchMaxWait: 5 * time.Millisecond,
+	})
+	waitFor(t, "two entries", func() bool { return len(pusher.entries()) == 2 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	for _, e := range pusher.entries() {
+		if strings.Contains(e.Parsed.Message, "secret") {
+			t.Errorf("pushed %q unredacted", e.Parsed.Message)
+		}
+	}
+}
+
+// TestRunPushErrorStops checks that a push failing for any reason but a
+// shutdown stops the whole pipeline with that error, commits nothing of the
+// failed batch, and still writes the checkpoints.
+func TestRunPushErrorStops(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "x.log"), "R1 INFO a\nR2 INFO b\n")
+	boom := errors.New("boom")
+	pusher := &fakePusher{PushFunc: func(context.Context, uint64, []agent.Entry) error { return boom }}
+	cps := &fakeCheckpoints{}
+	done := make(chan error, 1)
+	go func() {
+		done <- pipeline.Run(t.Context(), pipeline.Options{
+			Sources:      []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: tailOptions(dir)}},
+			Pusher:       pusher,
+			Checkpoints:  cps,
+			BatchMaxWait: 5 * time.Millisecond,
+			Logger:       discard(),
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) {
+			t.Errorf("Run() = %v, want %v", err, boom)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Run did not stop after a push failed")
+	}
+	commits, flushes, _ := cps.snapshot()
+	if len(commits) != 0 || flushes != 1 {
+		t.Errorf("%d commits and %d flushes, want 0 and 1", len(commits), flushes)
+	}
+}

@@ -103,3 +103,83 @@ source "bad" {
 		t.Errorf("record after the huge one: %+v", after)
 	}
 }
+
+// TestSecretsNeverStored writes secrets of every built-in kind and one of a
+// configured pattern, then checks the API shows them masked and that no byte
+// sequence of any secret is in the database files.
+func TestSecretsNeverStored(t *testing.T) {
+	needBinaries(t)
+	logs := t.TempDir()
+	c := startCluster(t, fmt.Sprintf(`
+source "s" {
+  paths = ["%s/*.log"]
+}
+redact {
+  patterns = ["(?i)api_secret=(\\S+)"]
+}
+`, logs))
+	secrets := []string{
+		"ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+		"github_pat_11AAAAAAA0bbbbbbbbbbbb_cccccccccccccccccccccccccccccc",
+		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+		"cGFzc3dvcmQ6aHVudGVyMg==",
+		"Pa55w0rdInUrl",
+		"TopSecretValue42",
+	}
+	ts := "2026-07-31T10:15:02.00000%d+00:00"
+	lines := []string{
+		"token " + secrets[0] + " 23 API calls",
+		"cloned with " + secrets[1],
+		"header Authorization: Bearer " + secrets[2],
+		"proxy Basic " + secrets[3],
+		"git clone https://bot:" + secrets[4] + "@github.com/o/r.git",
+		"config api_secret=" + secrets[5] + " loaded",
+	}
+	var b strings.Builder
+	for i, l := range lines {
+		fmt.Fprintf(&b, ts+" GithubWebhook \x1b[31mERROR\x1b[0m repo [push][hook-%d]: %s\x1b[0m\nTraceback (most recent call last):\nValueError: %s\n", i, i, l, l)
+	}
+	if err := os.WriteFile(filepath.Join(logs, "webhook-server.log"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "entries stored", func() error {
+		n, err := c.total(t.Context())
+		if err != nil {
+			return err
+		}
+		if n != len(lines) {
+			return fmt.Errorf("%d stored", n)
+		}
+		return nil
+	})
+	var page struct {
+		Entries []struct{ Message string } `json:"entries"`
+	}
+	if _, err := getJSON(t.Context(), c.httpBase+"/logs/api/entries?limit=100", &page); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Entries {
+		if strings.Count(e.Message, "***REDACTED***") != 2 {
+			t.Errorf("message not masked twice (line and traceback): %q", e.Message)
+		}
+	}
+	// Stop the aggregator so that the WAL is checkpointed, then read every
+	// database file byte for byte.
+	c.agent.stop(t)
+	c.agg.stop(t)
+	files, _ := filepath.Glob(filepath.Join(c.dir, "aggregator", "*"))
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s holds the secret %q", filepath.Base(f), s)
+			}
+		}
+	}
+}

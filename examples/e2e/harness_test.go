@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 func setup(m *testing.M) (int, error) {
+	flag.Parse() // testing.Short needs the flags parsed
 	if dir := os.Getenv("HOOKTAIL_BIN"); dir != "" {
 		binDir = dir
 		return m.Run(), nil

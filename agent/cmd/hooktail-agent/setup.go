@@ -17,6 +17,7 @@ import (
 
 	"github.com/hooktail/hooktail/agent/pipeline"
 	"github.com/hooktail/hooktail/agent/positions"
+	"github.com/hooktail/hooktail/agent/redact"
 	"github.com/hooktail/hooktail/agent/ship"
 	"github.com/hooktail/hooktail/agent/tail"
 	"github.com/hooktail/hooktail/config"
@@ -181,6 +182,7 @@ func runAgent(ctx context.Context, cfg *config.Agent, logger *slog.Logger) error
 		Sources:         sources,
 		Pusher:          client,
 		Checkpoints:     checkpoints,
+		Redactor:        redact.New(cfg.Redact.Patterns),
 		BatchMaxEntries: cfg.Aggregator.BatchMaxEntries,
 		BatchMaxWait:    cfg.Aggregator.BatchMaxWait,
 		Logger:          logger,
