@@ -27,23 +27,34 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err := ctx.Err(); err != nil {
+		return aggregator.IngestResult{}, fmt.Errorf("begin ingest: %w", err)
+	}
+	// The transaction and its statements run under a context that is never
+	// canceled: database/sql watches a cancellable one with a goroutine per
+	// transaction and per query (an insert chunk is a query), and mattn
+	// with one per statement. The batch checks ctx between records and
+	// before the commit instead.
+	nocancel := context.WithoutCancel(ctx)
+	tx, err := s.wdb.BeginTx(nocancel, nil)
 	if err != nil {
 		return aggregator.IngestResult{}, fmt.Errorf("begin ingest: %w", err)
 	}
 	w := &batchWriter{
-		// mattn runs every statement under a cancellable context in a
-		// goroutine of its own; the batch checks ctx between records
-		// instead (and database/sql rolls the transaction back on cancel).
-		s: s, ctx: context.WithoutCancel(ctx), cancel: ctx, tx: tx,
+		s: s, ctx: nocancel, cancel: ctx, tx: tx,
 		stmts:      make(map[stmtID]*sql.Stmt, len(writeSQL)),
 		newSources: make(map[string]int64),
 		newFiles:   make(map[fileKey]int64),
 		hooks:      make(map[string]*hookState),
 		newest:     make(map[int64]int64),
-		dedupe:     make(map[dedupeKey][]dedupeMatch),
+		dedupe:     make(map[dedupeKey][]identity),
+		seen:       make(map[identity]struct{}, len(b.Entries)),
+		args:       make([]any, 0, chunkLarge*entryInsertArgs),
 	}
 	res, err := w.run(b)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("commit ingest batch: %w", ctx.Err())
+	}
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			s.log.Warn("rollback ingest", "error", rbErr)
@@ -75,8 +86,14 @@ type batchWriter struct {
 	newest map[int64]int64
 	// dedupe holds the stored entries (before and during the batch) that
 	// share a dedupe key with an entry of the batch.
-	dedupe map[dedupeKey][]dedupeMatch
-	res    aggregator.IngestResult
+	dedupe map[dedupeKey][]identity
+	// seen holds the identities of the batch that are stored, before or
+	// by the batch (queued included).
+	seen map[identity]struct{}
+	// args are the insert arguments of the queued new entries.
+	args  []any
+	boxed boxes
+	res   aggregator.IngestResult
 }
 
 // hookState is one hook_id touched by the batch.
@@ -132,6 +149,9 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 		h.bounds = h.tl.Bounds()
 		h.refold = !appendsOnlyAfter(h.oldBounds, h.bounds, h.maxTS)
 	}
+	if err := w.probeIdentities(b, refs); err != nil {
+		return w.res, err
+	}
 	if err := w.probeDedupe(b, refs); err != nil {
 		return w.res, err
 	}
@@ -144,6 +164,9 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 		if err := w.store(&b.Entries[i], refs[i]); err != nil {
 			return w.res, err
 		}
+	}
+	if err := w.flush(); err != nil {
+		return w.res, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(w.hooks)) {
 		if err := w.derive(w.hooks[id]); err != nil {
@@ -236,8 +259,10 @@ func (w *batchWriter) attemptOf(e *aggregator.Entry) int {
 	return aggregator.AttemptAt(w.hooks[e.HookID].bounds, aggregator.EventTime(e))
 }
 
-// store writes one record of the batch, counting it, and queues newly
-// stored hook entries for derivation.
+// store plans one record of the batch: a duplicate is counted, a copy of
+// a stored record fills its empty fields, a new entry is queued for the
+// multi-row insert (and counted when inserted). Newly stored hook records
+// are queued for derivation in batch order.
 func (w *batchWriter) store(in *aggregator.Entry, ref entryRef) error {
 	e := *in
 	e.Completion = sanitizeCompletion(e.Completion)
@@ -245,46 +270,30 @@ func (w *batchWriter) store(in *aggregator.Entry, ref entryRef) error {
 	if e.Summary {
 		return w.storeSummary(&e, ref)
 	}
+	id := identity{ref.file, e.Offset}
+	if _, ok := w.seen[id]; ok {
+		w.res.Duplicates++
+		return nil
+	}
 	if e.DedupeKey != 0 {
 		done, err := w.copyOf(&e, ref)
 		if done || err != nil {
 			return err
 		}
 	}
-	completion, err := encodeCompletion(e.Completion)
-	if err != nil {
+	if err := w.queueEntry(&e, ref); err != nil {
 		return err
 	}
-	var flags int64
-	if e.ParseError {
-		flags |= flagParseError
+	w.seen[id] = struct{}{}
+	if e.HookID != "" {
+		h := w.hooks[e.HookID]
+		h.items = append(h.items, e)
 	}
-	if e.Truncated {
-		flags |= flagTruncated
-	}
-	var dedupe any
 	if e.DedupeKey != 0 {
-		dedupe = int64(e.DedupeKey)
+		k := dedupeKey{ref.source, e.TimestampRaw, int64(e.DedupeKey)}
+		w.dedupe[k] = append(w.dedupe[k], id)
 	}
-	r, err := w.stmt(stInsertEntry).ExecContext(w.ctx,
-		ref.file, e.Offset, ref.source, micros(e.Timestamp), nullStr(e.TimestampRaw),
-		nullStr(e.Level), nullStr(e.LoggerName), e.Message, nullStr(e.HookID), e.Attempt,
-		nullStr(e.EventType), nullStr(e.Repository), nullInt(e.PRNumber), nullStr(e.GithubUser),
-		nullStr(e.TaskID), nullStr(e.TaskType), nullStr(e.TaskStatus), nullPtr(e.TokenSpend),
-		nullStr(e.Step), nullStr(e.ExcInfo), flags, nullDetails(e.Details), completion, dedupe)
-	if err != nil {
-		return fmt.Errorf("insert entries batch: %w", err)
-	}
-	stored, err := w.counted(r, &e)
-	if stored && e.DedupeKey != 0 {
-		id, err := r.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("insert entries batch: last insert id: %w", err)
-		}
-		k := dedupeKey{ref.source, int64(e.DedupeKey)}
-		w.dedupe[k] = append(w.dedupe[k], dedupeMatch{id, ref.file, e.Offset})
-	}
-	return err
+	return nil
 }
 
 // counted counts an insert, queues a stored hook record and reports
@@ -324,62 +333,20 @@ func (w *batchWriter) storeSummary(e *aggregator.Entry, ref entryRef) error {
 	return err
 }
 
-// dedupeKey scopes a dedupe key to its source.
+// dedupeKey scopes a dedupe key to its source; the key hashes the
+// timestamp as written, which the dedupe index is ordered by.
 type dedupeKey struct {
 	source int64
+	tsRaw  string
 	key    int64
-}
-
-// dedupeMatch is a stored entry with a given dedupe key.
-type dedupeMatch struct{ id, file, offset int64 }
-
-// probeBatch is the chunk size of the batched dedupe-key probe.
-const probeBatch = 400
-
-// probeDedupe loads, in a few queries per batch, the stored entries that
-// share a dedupe key with an entry of the batch.
-func (w *batchWriter) probeDedupe(b *aggregator.Batch, refs []entryRef) error {
-	bySource := make(map[int64][]any)
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		if e.DedupeKey != 0 && !e.Summary {
-			bySource[refs[i].source] = append(bySource[refs[i].source], int64(e.DedupeKey))
-		}
-	}
-	for src, keys := range bySource {
-		for len(keys) > 0 {
-			chunk := keys[:min(len(keys), probeBatch)]
-			keys = keys[len(chunk):]
-			rows, err := w.tx.QueryContext(w.ctx, `SELECT id, file_id, byte_offset, dedupe_key
-				FROM entries INDEXED BY entries_dedupe
-				WHERE dedupe_key IS NOT NULL AND dedupe_key IN (`+placeholders(len(chunk))+`) AND source_id = ?`, append(chunk, src)...)
-			if err != nil {
-				return fmt.Errorf("probe dedupe keys: %w", err)
-			}
-			for rows.Next() {
-				var m dedupeMatch
-				var key int64
-				if err := rows.Scan(&m.id, &m.file, &m.offset, &key); err != nil {
-					rows.Close()
-					return fmt.Errorf("probe dedupe keys: %w", err)
-				}
-				k := dedupeKey{src, key}
-				w.dedupe[k] = append(w.dedupe[k], m)
-			}
-			if err := closeRows(rows); err != nil {
-				return fmt.Errorf("probe dedupe keys: %w", err)
-			}
-		}
-	}
-	return nil
 }
 
 // copyOf decides about an entry whose dedupe key is known: it reports done
 // when e needs no insert, because e is the stored record itself or a copy
 // of a record of another file (whose empty fields e then fills).
 func (w *batchWriter) copyOf(e *aggregator.Entry, ref entryRef) (bool, error) {
-	matches := w.dedupe[dedupeKey{ref.source, int64(e.DedupeKey)}]
-	var other *dedupeMatch
+	matches := w.dedupe[dedupeKey{ref.source, e.TimestampRaw, int64(e.DedupeKey)}]
+	var other *identity
 	for i := range matches {
 		m := &matches[i]
 		if m.file == ref.file && m.offset == e.Offset {
@@ -393,12 +360,17 @@ func (w *batchWriter) copyOf(e *aggregator.Entry, ref entryRef) (bool, error) {
 	if other == nil {
 		return false, nil // new, or another record of the same file
 	}
-	id := other.id
 	w.res.Duplicates++
-	stored, err := scanEntry(w.tx.QueryRowContext(w.ctx, "SELECT "+entryColumns+entryFrom+" WHERE e.id = ?", id))
-	if err != nil {
-		return true, fmt.Errorf("load entry %d for its copy: %w", id, err)
+	// The stored record may be queued still.
+	if err := w.flush(); err != nil {
+		return true, err
 	}
+	stored, err := scanEntry(w.tx.QueryRowContext(w.ctx, "SELECT "+entryColumns+entryFrom+
+		" WHERE e.file_id = ? AND e.byte_offset = ?", other.file, other.offset))
+	if err != nil {
+		return true, fmt.Errorf("load entry at offset %d of file %d for its copy: %w", other.offset, other.file, err)
+	}
+	id := stored.ID
 	hadHook := stored.HookID != ""
 	if !fillEmpty(&stored, e) {
 		return true, nil

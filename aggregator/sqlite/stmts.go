@@ -12,6 +12,14 @@ type stmtID int
 
 const (
 	stInsertEntry stmtID = iota
+	stInsertEntries4
+	stInsertEntries16
+	stInsertEntries64
+	stProbeOffsetRange
+	stProbeOffsets
+	stProbeDedupe
+	stProbeDedupeRange
+	stChanges
 	stUpdateFill
 	stInsertSummary
 	stLoadHook
@@ -25,11 +33,23 @@ const (
 )
 
 var writeSQL = map[stmtID]string{
-	stInsertEntry: `INSERT INTO entries (file_id, byte_offset, source_id, ts, ts_raw, level, logger,
-		message, hook_id, attempt, event_type, repository, pr_number, github_user, task_id, task_type,
-		task_status, token_spend, step, exc_info, flags, details, completion, dedupe_key)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (file_id, byte_offset) DO NOTHING`,
+	stInsertEntry:     insertEntriesSQL(1),
+	stInsertEntries4:  insertEntriesSQL(chunkSmall),
+	stInsertEntries16: insertEntriesSQL(chunkMedium),
+	stInsertEntries64: insertEntriesSQL(chunkLarge),
+	stChanges:         `SELECT changes()`,
+	stProbeOffsetRange: `SELECT byte_offset FROM entries
+		WHERE file_id = ? AND byte_offset BETWEEN ? AND ? LIMIT ?`,
+	stProbeOffsets: `SELECT e.byte_offset FROM json_each(?2) AS j CROSS JOIN entries AS e
+		WHERE e.file_id = ?1 AND e.byte_offset = j.value`,
+	stProbeDedupeRange: `SELECT file_id, byte_offset, ts_raw, dedupe_key
+		FROM entries INDEXED BY entries_dedupe
+		WHERE source_id = ? AND ts_raw BETWEEN ? AND ? AND dedupe_key IS NOT NULL LIMIT ?`,
+	// json_each drives: one exact lookup per key in the dedupe index.
+	stProbeDedupe: `SELECT e.file_id, e.byte_offset, e.ts_raw, e.dedupe_key
+		FROM json_each(?1) AS j CROSS JOIN entries AS e INDEXED BY entries_dedupe
+		WHERE e.source_id = ?2 AND e.ts_raw = CAST(unhex(j.value->>0) AS TEXT) AND e.dedupe_key = j.value->>1
+		AND e.dedupe_key IS NOT NULL`,
 	stUpdateFill: `UPDATE entries SET hook_id = ?, attempt = ?, event_type = ?, repository = ?,
 		pr_number = ?, github_user = ?, task_id = ?, task_type = ?, task_status = ?, token_spend = ?,
 		step = ?, exc_info = ?, logger = ?, details = ?, completion = ? WHERE id = ?`,

@@ -94,6 +94,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		files:   make(map[fileKey]int64),
 		dirty:   make(chan struct{}, 1),
 	}
+	if err := initFile(ctx, path); err != nil {
+		return nil, err
+	}
 	var err error
 	s.wdb, err = sql.Open("sqlite3", dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
@@ -113,9 +116,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Checkpoints run in the background (checkpointer), not in the commit
 	// of an ingest batch. Should the writer connection ever be replaced,
 	// the new one checkpoints automatically again, which is only slower.
-	if _, err := s.wdb.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+	// Temporary b-trees and journals stay in memory.
+	if err := pragmas(ctx, s.wdb, "PRAGMA wal_autocheckpoint = 0", "PRAGMA temp_store = MEMORY"); err != nil {
 		s.wdb.Close()
-		return nil, fmt.Errorf("disable auto checkpoint: %w", err)
+		return nil, fmt.Errorf("set up sqlite writer: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.wdb.Close()
@@ -152,6 +156,37 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.wg.Go(func() { s.checkpointer(runCtx) })
 	log.Info("sqlite store open", "path", path)
 	return s, nil
+}
+
+// pageSize is the page size of a new database. 8 KiB pages halve the WAL
+// frames (and B-tree pages) an ingest batch writes compared to 4 KiB; the
+// size of an existing database cannot change in WAL mode and is kept.
+const pageSize = 8192
+
+// initFile gives a new database file its page size, which has to be set
+// before the first write and so before WAL mode (mattn sets the journal
+// mode as it connects, so the writer DSN cannot do it).
+func initFile(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"10000"}}))
+	if err != nil {
+		return fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := pragmas(ctx, db, fmt.Sprintf("PRAGMA page_size = %d", pageSize), "PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("initialise sqlite %q: %w", path, err)
+	}
+	return nil
+}
+
+// pragmas runs statements on db (one connection) in order.
+func pragmas(ctx context.Context, db *sql.DB, stmts ...string) error {
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // checkpointInterval is the least time between two background checkpoints.

@@ -19,13 +19,17 @@ CREATE TABLE files (
     UNIQUE (source_id, fingerprint)
 );
 
+-- file_id's foreign key is checked at commit (deferred): an immediate one
+-- makes SQLite journal every page a multi-row insert touches, to be able
+-- to undo the statement alone.
 CREATE TABLE entries (
     id          INTEGER PRIMARY KEY,
-    file_id     INTEGER NOT NULL REFERENCES files (id),
+    file_id     INTEGER NOT NULL REFERENCES files (id) DEFERRABLE INITIALLY DEFERRED,
     byte_offset INTEGER NOT NULL,
     source_id   INTEGER NOT NULL,
     ts          INTEGER NOT NULL,
-    ts_raw      TEXT,
+    -- the timestamp as written ('' if none); the dedupe key hashes it
+    ts_raw      TEXT    NOT NULL DEFAULT '',
     level       TEXT,
     logger      TEXT,
     message     TEXT    NOT NULL,
@@ -56,7 +60,10 @@ CREATE INDEX entries_source_ts ON entries (source_id, ts);
 CREATE INDEX entries_level_ts  ON entries (level, ts);
 CREATE INDEX entries_repo_ts   ON entries (repository, ts) WHERE repository IS NOT NULL;
 CREATE INDEX entries_pr_ts     ON entries (pr_number, ts) WHERE pr_number IS NOT NULL;
-CREATE INDEX entries_dedupe    ON entries (dedupe_key) WHERE dedupe_key IS NOT NULL;
+-- The dedupe key hashes the timestamp as written, so copies share ts_raw
+-- too; leading with it keeps the inserts of a batch together (a random-key
+-- index would dirty a page per entry once it outgrows the cache).
+CREATE INDEX entries_dedupe    ON entries (source_id, ts_raw, dedupe_key) WHERE dedupe_key IS NOT NULL;
 
 -- JSONL webhook_summary records: not entries, but kept (with their identity)
 -- so that re-ingesting one changes nothing and a hook can be re-derived.
