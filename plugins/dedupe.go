@@ -23,15 +23,7 @@ func DedupeKey(timestampRaw, level string, message []byte) uint64 {
 	buf = append(buf, 0)
 	buf = append(buf, level...)
 	buf = append(buf, 0)
-	for len(message) > 0 {
-		i := bytes.IndexByte(message, 0x1b)
-		if i < 0 {
-			buf = append(buf, message...)
-			break
-		}
-		buf = append(buf, message[:i]...)
-		message = message[skipEscape(message, i):]
-	}
+	buf = AppendStripped(buf, message)
 	// Trailing white space is not part of the key.
 	end := len(buf)
 	for end > 0 && (buf[end-1] == ' ' || buf[end-1] == '\t' || buf[end-1] == '\r') {
@@ -40,10 +32,24 @@ func DedupeKey(timestampRaw, level string, message []byte) uint64 {
 	return xxhash.Sum64(buf[:end])
 }
 
-// skipEscape returns the index just past the escape sequence that starts at
+// AppendStripped appends src to dst without its ANSI escape sequences. It
+// is the grammar DedupeKey uses: a parser that strips messages with it
+// stores what the key hashes.
+func AppendStripped(dst, src []byte) []byte {
+	for {
+		i := bytes.IndexByte(src, 0x1b)
+		if i < 0 {
+			return append(dst, src...)
+		}
+		dst = append(dst, src[:i]...)
+		src = src[SkipEscape(src, i):]
+	}
+}
+
+// SkipEscape returns the index just past the escape sequence that starts at
 // b[i] (an ESC byte): CSI sequences `ESC [ params intermediates final` and
 // two-byte `ESC X` sequences.
-func skipEscape(b []byte, i int) int {
+func SkipEscape(b []byte, i int) int {
 	i++ // ESC
 	if i >= len(b) {
 		return i

@@ -978,7 +978,9 @@ func TestRunBatchByteLimit(t *testing.T) {
 
 type upperRedactor struct{}
 
-func (upperRedactor) Entry(e *plugins.Entry) { e.Message = strings.ReplaceAll(e.Message, "secret", "******") }
+func (upperRedactor) Entry(e *plugins.Entry) {
+	e.Message = strings.ReplaceAll(e.Message, "secret", "******")
+}
 
 // TestRunRedacts checks the redactor sees every entry before it is pushed.
 func TestRunRedacts(t *testing.T) {

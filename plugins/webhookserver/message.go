@@ -3,47 +3,9 @@ package webhookserver
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/hooktail/hooktail/plugins"
 )
-
-// appendStripped appends src to dst without its ANSI escape sequences.
-func appendStripped(dst, src []byte) []byte {
-	for {
-		i := bytes.IndexByte(src, 0x1b)
-		if i < 0 {
-			return append(dst, src...)
-		}
-		dst = append(dst, src[:i]...)
-		src = src[skipEscape(src, i):]
-	}
-}
-
-// skipEscape returns the index just past the escape sequence that starts at
-// b[i] (an ESC byte): CSI sequences `ESC [ params intermediates final` and
-// two-byte `ESC X` sequences. It is the grammar of plugins.DedupeKey, so the
-// message stored and the message hashed are stripped alike.
-func skipEscape(b []byte, i int) int {
-	i++ // ESC
-	if i >= len(b) {
-		return i
-	}
-	if b[i] != '[' {
-		if b[i] >= '@' && b[i] <= '_' {
-			return i + 1
-		}
-		return i
-	}
-	i++
-	for i < len(b) && b[i] >= 0x30 && b[i] <= 0x3f {
-		i++
-	}
-	for i < len(b) && b[i] >= 0x20 && b[i] <= 0x2f {
-		i++
-	}
-	if i < len(b) && b[i] >= 0x40 && b[i] <= 0x7e {
-		i++
-	}
-	return i
-}
 
 // trimResetLine drops the last line of msg, with the newline before it, when
 // it holds nothing but escape sequences: colorlog writes its `\x1b[0m` reset
@@ -55,7 +17,7 @@ func trimResetLine(msg []byte) []byte {
 		return msg
 	}
 	last := msg[nl+1:]
-	for i := 0; i < len(last); i = skipEscape(last, i) {
+	for i := 0; i < len(last); i = plugins.SkipEscape(last, i) {
 		if last[i] != 0x1b {
 			return msg
 		}

@@ -195,7 +195,7 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 
 	buf := append(s.buf[:0], first[:h.tsEnd]...)
 	logger := span{len(buf), 0}
-	buf = appendStripped(buf, first[h.loggerStart:h.loggerEnd])
+	buf = plugins.AppendStripped(buf, first[h.loggerStart:h.loggerEnd])
 	logger.end = len(buf)
 	level := span{len(buf), len(buf)}
 	if h.level == "" {
@@ -207,7 +207,7 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 	if len(first) < len(data) {
 		rawMsg = trimResetLine(rawMsg)
 	}
-	buf = appendStripped(buf, rawMsg)
+	buf = plugins.AppendStripped(buf, rawMsg)
 	msg.end = len(buf)
 	if !isClean(buf[logger.start:]) {
 		s.tmp = append(s.tmp[:0], buf...)

@@ -14,12 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/hooktail/hooktail/config"
 	_ "time/tzdata" // timezones work on hosts without a zoneinfo database
 )
 
@@ -82,7 +82,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := config.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -104,20 +104,4 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runAgent(ctx, cfg, logger)
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: %w", level, err)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("-log-format %q: want text or json", format)
-	}
 }

@@ -120,7 +120,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := config.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -131,22 +131,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, cfg, logger)
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: %w", level, err)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("-log-format %q: want text or json", format)
-	}
 }
 
 // serve runs both listeners until ctx is done, then shuts down gracefully.
