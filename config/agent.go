@@ -20,9 +20,12 @@ const (
 	DefaultParser            = "github-webhook-server"
 	DefaultTimezone          = "UTC"
 	DefaultMaxRecordBytes    = 1 << 20
-	DefaultRescanInterval    = 10 * time.Second
-	DefaultPluginTimeout     = 10 * time.Second
-	DefaultMetricsListen     = "127.0.0.1:7402"
+	// MaxMaxRecordBytes bounds max_record_bytes: a batch holding one such
+	// record must still fit a gRPC message.
+	MaxMaxRecordBytes     = 64 << 20
+	DefaultRescanInterval = 10 * time.Second
+	DefaultPluginTimeout  = 10 * time.Second
+	DefaultMetricsListen  = "127.0.0.1:7402"
 )
 
 // Agent is the configuration of hooktail-agent, with defaults applied.
@@ -420,7 +423,10 @@ func (d *decoder) source(b *hcl.Block) Source {
 				`invalid start_at %q: want "beginning" or "end"`, startAt)
 		}
 	}
-	d.intArg(attrs, "max_record_bytes", 1, &s.MaxRecordBytes)
+	if d.intArg(attrs, "max_record_bytes", 1, &s.MaxRecordBytes) == set && s.MaxRecordBytes > MaxMaxRecordBytes {
+		d.errorf(attrs["max_record_bytes"].Expr.Range(), "Invalid number",
+			"invalid value %d for max_record_bytes: at most %d (64 MiB); a larger record could never be shipped", s.MaxRecordBytes, MaxMaxRecordBytes)
+	}
 	d.duration(attrs, "rescan_interval", true, &s.RescanInterval)
 	return s
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -15,17 +14,13 @@ import (
 
 // parseStage turns one source's records into batches of entries.
 type parseStage struct {
-	src    Source
 	opts   *Options
-	logger *slog.Logger
+	parser *Parser
 	out    chan<- []agent.Entry
-	ids    *atomic.Uint64
 
 	pending []agent.Record
 	// pendingBytes is the record data in pending.
 	pendingBytes int
-	req          plugins.ParseRequest
-	parsed       []plugins.Entry
 }
 
 func (p *parseStage) run(ctx context.Context, in <-chan []agent.Record) {
@@ -79,7 +74,10 @@ func (p *parseStage) flush(ctx context.Context) {
 			}
 			n++
 		}
-		batch := p.parse(ctx, p.pending[:n])
+		batch, err := p.parser.Parse(ctx, p.pending[:n])
+		if err != nil {
+			return // shutting down: the records are read again after a restart
+		}
 		select {
 		case p.out <- batch:
 		case <-ctx.Done():
@@ -91,21 +89,43 @@ func (p *parseStage) flush(ctx context.Context) {
 	p.pendingBytes = 0
 }
 
-// parse parses records into entries. A parser that fails or breaks its
-// contract does not lose the records: they are shipped raw, flagged.
-func (p *parseStage) parse(ctx context.Context, records []agent.Record) []agent.Entry {
+// Parser turns one source's records into the entries the pipeline ships:
+// parsed, cut records marked, secrets masked. It keeps scratch buffers, so
+// one Parser serves one goroutine.
+type Parser struct {
+	Source   string
+	Parser   plugins.Parser
+	Location *time.Location
+	Redactor Redactor
+	Logger   *slog.Logger
+
+	req    plugins.ParseRequest
+	parsed []plugins.Entry
+}
+
+// Parse parses records into entries, one per record, in order. A parser
+// that fails or breaks its contract does not lose the records: they come
+// back raw, flagged parse_error. The error is ctx's, when it is done: the
+// records were not parsed and must not be shipped (a record stored raw by
+// mistake would shadow its correct parse for good, by identity).
+func (p *Parser) Parse(ctx context.Context, records []agent.Record) ([]agent.Entry, error) {
 	p.req.Records = p.req.Records[:0]
 	for i := range records {
 		r := &records[i]
 		p.req.Records = append(p.req.Records, plugins.Record{Data: r.Data, File: r.Path, Offset: r.Offset})
 	}
-	p.req.Location = p.src.Location
-	parsed, err := p.src.Parser.Parse(ctx, &p.req, p.parsed[:0])
+	p.req.Location = p.Location
+	parsed, err := p.Parser.Parse(ctx, &p.req, p.parsed[:0])
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err == nil && len(parsed) != len(records) {
 		err = fmt.Errorf("parser returned %d entries for %d records", len(parsed), len(records))
 	}
 	if err != nil {
-		p.logger.Error("parse batch failed, shipping records raw", "records", len(records), "error", err)
+		if p.Logger != nil {
+			p.Logger.Error("parse batch failed, shipping records raw", "records", len(records), "error", err)
+		}
 		parsed = parsed[:0]
 		for i := range records {
 			parsed = append(parsed, rawEntry(records[i].Data))
@@ -115,15 +135,21 @@ func (p *parseStage) parse(ctx context.Context, records []agent.Record) []agent.
 	out := make([]agent.Entry, len(records))
 	for i := range records {
 		r := &records[i]
-		out[i] = agent.Entry{Source: p.src.Name, File: r.File, Path: r.Path, Offset: r.Offset, End: r.End, Parsed: parsed[i]}
+		out[i] = agent.Entry{Source: p.Source, File: r.File, Path: r.Path, Offset: r.Offset, End: r.End, Parsed: parsed[i]}
 		if r.Truncated {
-			out[i].Parsed.Truncated = true
+			markTruncated(&out[i].Parsed, len(r.Data), r.End-r.Offset)
 		}
-		if p.opts.Redactor != nil {
-			p.opts.Redactor.Entry(&out[i].Parsed)
+		if p.Redactor != nil {
+			p.Redactor.Entry(&out[i].Parsed)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// markTruncated flags a cut record and says so at the end of its message.
+func markTruncated(e *plugins.Entry, kept int, size int64) {
+	e.Truncated = true
+	e.Message += fmt.Sprintf("\n[hooktail: record truncated, %d of %d bytes kept]", kept, size)
 }
 
 // rawEntry is a record the parser could not handle, kept as read.

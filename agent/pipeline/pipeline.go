@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/agent"
@@ -129,7 +128,6 @@ func Run(ctx context.Context, opts Options) error {
 	defer cancel()
 	batches := make(chan []agent.Entry, 2)
 	var wg sync.WaitGroup
-	var batchID atomic.Uint64
 	for i := range opts.Sources {
 		src, tailer := opts.Sources[i], tailers[i]
 		records := make(chan []agent.Record, 4)
@@ -139,7 +137,10 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			close(records)
 		})
-		p := &parseStage{src: src, opts: &opts, logger: logger.With("source", src.Name), out: batches, ids: &batchID}
+		p := &parseStage{opts: &opts, out: batches, parser: &Parser{
+			Source: src.Name, Parser: src.Parser, Location: src.Location,
+			Redactor: opts.Redactor, Logger: logger.With("source", src.Name),
+		}}
 		wg.Go(func() { p.run(ctx, records) })
 	}
 	go func() {

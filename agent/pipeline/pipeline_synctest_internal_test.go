@@ -69,7 +69,7 @@ func startParseStage(t *testing.T, ctx context.Context, maxEntries int, maxWait 
 	in := make(chan []agent.Record)
 	out := make(chan []agent.Entry, 100)
 	opts := &Options{BatchMaxEntries: maxEntries, BatchMaxWait: maxWait}
-	p := &parseStage{src: Source{Name: "s", Parser: echoParser{}}, opts: opts, logger: slog.New(slog.DiscardHandler), out: out}
+	p := &parseStage{opts: opts, out: out, parser: &Parser{Source: "s", Parser: echoParser{}, Logger: slog.New(slog.DiscardHandler)}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -564,8 +564,9 @@ func TestRunTruncated(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("shipped %d entries, want 2", len(got))
 	}
-	if e := got[0]; !e.Parsed.Truncated || e.Parsed.Message != long[:32] || e.End != int64(len(long)+1) {
-		t.Errorf("long record: truncated=%v message %q end %d, want true, %q, %d", e.Parsed.Truncated, e.Parsed.Message, e.End, long[:32], len(long)+1)
+	wantMsg := long[:32] + "\n[hooktail: record truncated, 32 of 109 bytes kept]"
+	if e := got[0]; !e.Parsed.Truncated || e.Parsed.Message != wantMsg || e.End != int64(len(long)+1) {
+		t.Errorf("long record: truncated=%v message %q end %d, want true, %q, %d", e.Parsed.Truncated, e.Parsed.Message, e.End, wantMsg, len(long)+1)
 	}
 	if e := got[1]; e.Parsed.Truncated {
 		t.Errorf("short record flagged truncated")
@@ -1039,5 +1040,34 @@ func TestRunPushErrorStops(t *testing.T) {
 	commits, flushes, _ := cps.snapshot()
 	if len(commits) != 0 || flushes != 1 {
 		t.Errorf("%d commits and %d flushes, want 0 and 1", len(commits), flushes)
+	}
+}
+
+// TestParserShutdown checks that records whose parse was cut short by a
+// shutdown come back as an error, never as raw parse_error entries: stored
+// raw, they would shadow their correct parse after the restart for good.
+func TestParserShutdown(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &pipeline.Parser{Source: "s", Parser: &fakeParser{ParseFunc: func(ctx context.Context, _ *plugins.ParseRequest, dst []plugins.Entry) ([]plugins.Entry, error) {
+		cancel()
+		return dst, ctx.Err()
+	}}}
+	got, err := p.Parse(ctx, []agent.Record{{Data: []byte("R1 INFO x"), End: 10}})
+	if !errors.Is(err, context.Canceled) || got != nil {
+		t.Errorf("Parse() = %v, %v; want nil, context.Canceled", got, err)
+	}
+}
+
+// TestParserMarksTruncated checks a cut record is flagged and says so.
+func TestParserMarksTruncated(t *testing.T) {
+	t.Parallel()
+	p := &pipeline.Parser{Source: "s", Parser: &fakeParser{}}
+	got, err := p.Parse(t.Context(), []agent.Record{{Data: []byte("R1 INFO abc"), Offset: 5, End: 5 + 2000, Truncated: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got[0].Parsed; !e.Truncated || e.Message != "R1 INFO abc\n[hooktail: record truncated, 11 of 2000 bytes kept]" {
+		t.Errorf("entry = %+v", e)
 	}
 }

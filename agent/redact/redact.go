@@ -8,6 +8,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -256,20 +257,32 @@ func wordBefore(s string, i int) bool { return i > 0 && isWord(s[i-1]) }
 func (r *Redactor) Entry(e *plugins.Entry) {
 	e.Message = r.String(e.Message)
 	e.ExcInfo = r.String(e.ExcInfo)
-	if len(e.Details) > 0 {
-		if d := r.String(string(e.Details)); d != string(e.Details) {
-			e.Details = []byte(d)
-		}
-	}
+	e.Details = r.json(e.Details)
 	if c := e.Completion; c != nil {
 		r.errorInfo(c.Error)
 		for i := range c.Steps {
 			r.errorInfo(c.Steps[i].Error)
-			if len(c.Steps[i].Details) > 0 {
-				c.Steps[i].Details = []byte(r.String(string(c.Steps[i].Details)))
-			}
+			c.Steps[i].Details = r.json(c.Steps[i].Details)
 		}
 	}
+}
+
+// json masks the secrets in a JSON document's text. An operator's pattern
+// can swallow quotes and leave the text invalid: it is then kept as one
+// JSON string, so the structure is lost but neither the data nor a secret.
+func (r *Redactor) json(doc json.RawMessage) json.RawMessage {
+	if len(doc) == 0 {
+		return doc
+	}
+	d := r.String(string(doc))
+	if d == string(doc) {
+		return doc
+	}
+	if !json.Valid([]byte(d)) {
+		quoted, _ := json.Marshal(d) // a string always marshals
+		return quoted
+	}
+	return json.RawMessage(d)
 }
 
 func (r *Redactor) errorInfo(e *plugins.ErrorInfo) {

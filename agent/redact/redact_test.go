@@ -1,6 +1,7 @@
 package redact_test
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -91,5 +92,16 @@ func BenchmarkStringClean(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.String(s)
+	}
+}
+
+// TestDetailsStayJSON checks that a pattern eating JSON syntax leaves the
+// details valid JSON (as a string) with the secret masked.
+func TestDetailsStayJSON(t *testing.T) {
+	r := redact.New([]*regexp.Regexp{regexp.MustCompile(`pw=[^ ]+`)})
+	e := plugins.Entry{Details: []byte(`{"cmd":"login pw=hunter2","n":1}`)}
+	r.Entry(&e)
+	if !json.Valid(e.Details) || strings.Contains(string(e.Details), "hunter2") {
+		t.Errorf("details = %s", e.Details)
 	}
 }

@@ -108,10 +108,27 @@ func scanTimestamp(b []byte) (int, bool) {
 	return i, true
 }
 
+// Bounds of a usable time: years 1 to 9999 in UTC. A timestamp that an
+// offset or zone moves outside them (0000-01-01T00:00+01:00) cannot be
+// stored or formatted downstream, so it is a parse error like month 13.
+var (
+	minMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
+
 // parseTimestamp converts a timestamp accepted by scanTimestamp into Unix
 // microseconds, UTC. A timestamp without an offset is read in loc. It fails
-// on out-of-range fields (month 13, February 30, hour 24 …).
+// on out-of-range fields (month 13, February 30, hour 24 …) and on times
+// outside years 1 to 9999 UTC.
 func parseTimestamp(ts []byte, loc *time.Location) (int64, bool) {
+	us, ok := parseTimestampFields(ts, loc)
+	if !ok || us < minMicros || us > maxMicros {
+		return 0, false
+	}
+	return us, true
+}
+
+func parseTimestampFields(ts []byte, loc *time.Location) (int64, bool) {
 	year := int64(num(ts[0:4]))
 	month := num(ts[5:7])
 	day := num(ts[8:10])

@@ -62,6 +62,16 @@ func TestValidate(t *testing.T) {
 			wantCode: 1,
 			want:     []string{"agent.hcl:2:", "HOOKTAIL_TEST_SURELY_UNSET"},
 		},
+		"jsonl path": {
+			config:   "source \"a\" {\n  paths = [\"/x/*.log\", \"/x/webhooks_*.json\"]\n}\n",
+			wantCode: 1,
+			want:     []string{"agent.hcl:2:", "JSONL not supported yet", "webhooks_*.json"},
+		},
+		"huge max_record_bytes": {
+			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n  max_record_bytes = 1073741824\n}\n",
+			wantCode: 1,
+			want:     []string{"agent.hcl:3:", "at most 67108864"},
+		},
 		"bad glob": {
 			config:   "source \"a\" {\n  paths = [\"/x/[.log\"]\n}\n",
 			wantCode: 1,
@@ -105,6 +115,7 @@ func TestUsage(t *testing.T) {
 func TestParseDryRun(t *testing.T) {
 	path := writeConfig(t, "source \"web\" {\n  paths = [\"/x/*.log\"]\n  timezone = \"Asia/Jerusalem\"\n}\n")
 	input := "garbage before the first record\n" +
+		"2025-12-01T16:03:10 GithubWebhook \x1b[32mINFO\x1b[0m cloned with ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\x1b[0m\n" +
 		"2025-12-01T16:03:11.218006 GithubWebhook \x1b[31mERROR\x1b[0m repo [push][abc-1]: boom\x1b[0m\n" +
 		"Traceback (most recent call last):\n" +
 		"RuntimeError: boom\n"
@@ -121,16 +132,20 @@ func TestParseDryRun(t *testing.T) {
 		}
 		got = append(got, m)
 	}
-	if len(got) != 2 {
-		t.Fatalf("got %d entries, want 2:\n%s", len(got), stdout)
+	if len(got) != 3 {
+		t.Fatalf("got %d entries, want 3:\n%s", len(got), stdout)
 	}
+	if got[1]["message"] != "cloned with ***REDACTED***" {
+		t.Errorf("dry run shows %q, want the token masked as it would be shipped", got[1]["message"])
+	}
+	got = append(got[:1], got[2:]...)
 	if got[0]["parse_error"] != true || got[0]["message"] != "garbage before the first record" {
 		t.Errorf("first entry = %v, want the raw line flagged parse_error", got[0])
 	}
 	want := map[string]any{
 		"hook_id": "abc-1", "level": "ERROR", "event_type": "push", "repository": "repo",
 		"message":       "boom\nTraceback (most recent call last):\nRuntimeError: boom",
-		"timestamp_utc": "2025-12-01T14:03:11.218006Z", "offset": float64(32), "source": "web",
+		"timestamp_utc": "2025-12-01T14:03:11.218006Z", "offset": float64(137), "source": "web",
 	}
 	for k, v := range want {
 		if got[1][k] != v {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hooktail/hooktail/agent"
 	"github.com/hooktail/hooktail/agent/pipeline"
+	"github.com/hooktail/hooktail/agent/redact"
 	"github.com/hooktail/hooktail/agent/tail"
 	"github.com/hooktail/hooktail/plugins"
 )
@@ -69,22 +70,20 @@ func cmdParse(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer w.Flush()
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	var entries []plugins.Entry
+	// The same parse, truncation marks and redaction as the pipeline: the
+	// dry run shows what would be shipped.
+	parser := &pipeline.Parser{Source: src.Name, Parser: p, Location: src.Location, Redactor: redact.New(cfg.Redact.Patterns)}
 	return tail.FrameReader(in, tail.FrameOptions{IsStart: isStart, MaxRecordBytes: src.MaxRecordBytes}, func(records []agent.Record) error {
-		req := &plugins.ParseRequest{Location: src.Location, Records: make([]plugins.Record, len(records))}
-		for i, r := range records {
-			req.Records[i] = plugins.Record{Data: r.Data, File: path, Offset: r.Offset}
+		for i := range records {
+			records[i].Path = path
 		}
-		var err error
-		entries, err = p.Parse(ctx, req, entries[:0])
+		entries, err := parser.Parse(ctx, records)
 		if err != nil {
 			return fmt.Errorf("parse: %w", err)
 		}
 		for i := range entries {
-			if records[i].Truncated {
-				entries[i].Truncated = true
-			}
-			if err := enc.Encode(jsonEntry(src.Name, path, records[i].Offset, &entries[i])); err != nil {
+			e := &entries[i]
+			if err := enc.Encode(jsonEntry(e.Source, e.Path, e.Offset, &e.Parsed)); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/hooktail/hooktail/config"
 	"github.com/hooktail/hooktail/plugins"
 	"github.com/hooktail/hooktail/plugins/builtin"
+	"github.com/hooktail/hooktail/plugins/webhookserver"
 )
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -73,6 +74,17 @@ func checkParsers(ctx context.Context, cfg *config.Agent) hcl.Diagnostics {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid parser",
 				Detail: err.Error(), Subject: rangePtr(src.ParserRange)})
 			continue
+		}
+		if src.Parser == webhookserver.Name {
+			for _, glob := range src.Paths {
+				if strings.HasSuffix(glob, ".json") {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "JSONL not supported yet",
+						Detail: fmt.Sprintf("source %q: path %q: this version's %s parser reads the text logs only; "+
+							"a webhooks_*.json file would be framed as one record and cut. Tail the *.log files only for now.",
+							src.Name, glob, webhookserver.Name),
+						Subject: rangePtr(src.PathsRange)})
+				}
+			}
 		}
 		pd, err := p.ValidateConfig(ctx, src.ParserConfig)
 		if err != nil {
@@ -126,8 +138,10 @@ func configuredParser(ctx context.Context, cfg *config.Agent, src *config.Source
 	if err != nil {
 		return nil, fmt.Errorf("configure parser %q of source %q: %w", src.Parser, src.Name, err)
 	}
-	if diags.HasErrors() {
-		return nil, fmt.Errorf("configure parser %q of source %q: %s", src.Parser, src.Name, diags[0].Summary)
+	for _, d := range diags {
+		if d.Severity == plugins.SeverityError {
+			return nil, fmt.Errorf("configure parser %q of source %q: %s: %s", src.Parser, src.Name, d.Summary, d.Detail)
+		}
 	}
 	return p, nil
 }
