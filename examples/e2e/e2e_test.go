@@ -81,6 +81,7 @@ type cluster struct {
 	agg      *proc
 	agent    *proc
 	agentCfg string
+	aggCfg   string
 }
 
 func startCluster(t *testing.T, sources string) *cluster {
@@ -90,19 +91,15 @@ func startCluster(t *testing.T, sources string) *cluster {
 	c := &cluster{dir: dir, grpc: freeAddr(t)}
 	httpAddr := freeAddr(t)
 	c.httpBase = "http://" + httpAddr
-	aggCfg := filepath.Join(dir, "aggregator.hcl")
-	writeFile(t, aggCfg, fmt.Sprintf(`
+	c.aggCfg = filepath.Join(dir, "aggregator.hcl")
+	writeFile(t, c.aggCfg, fmt.Sprintf(`
 data_dir = %q
 listen {
   http = %q
   grpc = %q
 }
 `, filepath.Join(dir, "aggregator"), httpAddr, c.grpc))
-	c.agg = startProc(t, dir, "hooktail-aggregator", "-config", aggCfg)
-	eventually(t, 60*time.Second, "aggregator healthy", func() error {
-		_, err := getJSON(t.Context(), c.httpBase+"/healthz", nil)
-		return err
-	})
+	c.startAggregator(t)
 	c.agentCfg = filepath.Join(dir, "agent.hcl")
 	writeFile(t, c.agentCfg, fmt.Sprintf(`
 agent_id = "e2e"
@@ -113,8 +110,37 @@ aggregator {
 }
 %s
 `, filepath.Join(dir, "agent"), c.grpc, sources))
-	c.agent = startProc(t, dir, "hooktail-agent", "-config", c.agentCfg)
+	c.startAgent(t)
 	return c
+}
+
+func (c *cluster) startAggregator(t *testing.T) {
+	t.Helper()
+	c.agg = startProc(t, c.dir, "hooktail-aggregator", "-config", c.aggCfg)
+	eventually(t, 60*time.Second, "aggregator healthy", func() error {
+		_, err := getJSON(t.Context(), c.httpBase+"/healthz", nil)
+		return err
+	})
+}
+
+func (c *cluster) startAgent(t *testing.T) {
+	t.Helper()
+	c.agent = startProc(t, c.dir, "hooktail-agent", "-config", c.agentCfg)
+}
+
+// waitTotal waits until at least n entries are stored.
+func (c *cluster) waitTotal(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	eventually(t, within, fmt.Sprintf("%d entries stored", n), func() error {
+		got, err := c.total(t.Context())
+		if err != nil {
+			return err
+		}
+		if got < n {
+			return fmt.Errorf("%d stored", got)
+		}
+		return nil
+	})
 }
 
 // total returns the exact number of stored entries.
@@ -240,65 +266,9 @@ source "legacy" {
 	if len(got) != want {
 		t.Fatalf("listed %d entries, want %d", len(got), want)
 	}
-	byKey := make(map[string][]apiEntry, len(got))
-	for _, e := range got {
-		k := e.Service + " " + e.Timestamp
-		byKey[k] = append(byKey[k], e)
-		if e.ParseError {
-			t.Errorf("entry %s flagged parse_error: %q", k, e.Message)
-		}
-	}
-	check := func(service string, records []logwriter.ManifestRecord, toKey func(logwriter.ManifestRecord) string) {
-		bad := 0
-		for _, r := range records {
-			k := service + " " + toKey(r)
-			es := byKey[k]
-			if len(es) != 1 {
-				t.Errorf("%s: stored %d times, want once", k, len(es))
-				bad++
-				continue
-			}
-			e := es[0]
-			var diffs []string
-			if e.Level != r.Level {
-				diffs = append(diffs, fmt.Sprintf("level %q, want %q", e.Level, r.Level))
-			}
-			if !eqStr(e.HookID, strp(r.HookID)) {
-				diffs = append(diffs, fmt.Sprintf("hook_id %s, want %q", show(e.HookID), r.HookID))
-			}
-			if !eqStr(e.Step, strp(r.Step)) {
-				diffs = append(diffs, fmt.Sprintf("step %s, want %q", show(e.Step), r.Step))
-			}
-			if !eqStr(e.EventType, strp(r.EventType)) || !eqStr(e.Repository, strp(r.Repository)) || !eqStr(e.GithubUser, strp(r.GithubUser)) {
-				diffs = append(diffs, fmt.Sprintf("prefix fields %s %s %s, want %q %q %q", show(e.EventType), show(e.Repository), show(e.GithubUser), r.EventType, r.Repository, r.GithubUser))
-			}
-			wantPR := r.PRNumber
-			if wantPR == 0 && r.Summary != nil {
-				// A summary line names its PR as "PR#n" rather than in the prefix.
-				wantPR = r.Summary.PRNumber
-			}
-			if gotPR := derefInt(e.PRNumber); gotPR != wantPR {
-				diffs = append(diffs, fmt.Sprintf("pr_number %d, want %d", gotPR, wantPR))
-			}
-			if (e.TokenSpend == nil) != (r.TokenSpend == nil) || (e.TokenSpend != nil && *e.TokenSpend != *r.TokenSpend) {
-				diffs = append(diffs, "token_spend differs")
-			}
-			if strings.TrimRight(e.Message, "\n") != strings.TrimRight(r.Message, "\n") {
-				diffs = append(diffs, fmt.Sprintf("message\n   got %q\n  want %q", e.Message, r.Message))
-			}
-			if len(diffs) > 0 {
-				bad++
-				if bad <= 20 {
-					t.Errorf("%s: %s", k, strings.Join(diffs, "; "))
-				}
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d records wrong", service, bad, len(records))
-		}
-	}
-	check("live", lm.records, func(r logwriter.ManifestRecord) string { return r.Timestamp })
-	check("legacy", gm.records, func(r logwriter.ManifestRecord) string {
+	byKey := indexEntries(t, got)
+	checkRecords(t, byKey, "live", lm.records, func(r logwriter.ManifestRecord) string { return r.Timestamp })
+	checkRecords(t, byKey, "legacy", gm.records, func(r logwriter.ManifestRecord) string {
 		ts, err := time.Parse("2006-01-02T15:04:05.000000Z", r.UTC)
 		if err != nil {
 			t.Fatalf("manifest utc %q: %v", r.UTC, err)
@@ -308,6 +278,73 @@ source "legacy" {
 
 	checkDeliveries(t, c, lm.deliveries)
 	checkDeliveries(t, c, gm.deliveries)
+}
+
+// checkRecords checks that every written record is stored exactly once,
+// under key service+" "+toKey(record), with the fields the writer meant.
+func checkRecords(t *testing.T, byKey map[string][]apiEntry, service string, records []logwriter.ManifestRecord, toKey func(logwriter.ManifestRecord) string) {
+	t.Helper()
+	bad := 0
+	for _, r := range records {
+		k := service + " " + toKey(r)
+		es := byKey[k]
+		if len(es) != 1 {
+			t.Errorf("%s: stored %d times, want once", k, len(es))
+			bad++
+			continue
+		}
+		e := es[0]
+		var diffs []string
+		if e.Level != r.Level {
+			diffs = append(diffs, fmt.Sprintf("level %q, want %q", e.Level, r.Level))
+		}
+		if !eqStr(e.HookID, strp(r.HookID)) {
+			diffs = append(diffs, fmt.Sprintf("hook_id %s, want %q", show(e.HookID), r.HookID))
+		}
+		if !eqStr(e.Step, strp(r.Step)) {
+			diffs = append(diffs, fmt.Sprintf("step %s, want %q", show(e.Step), r.Step))
+		}
+		if !eqStr(e.EventType, strp(r.EventType)) || !eqStr(e.Repository, strp(r.Repository)) || !eqStr(e.GithubUser, strp(r.GithubUser)) {
+			diffs = append(diffs, fmt.Sprintf("prefix fields %s %s %s, want %q %q %q", show(e.EventType), show(e.Repository), show(e.GithubUser), r.EventType, r.Repository, r.GithubUser))
+		}
+		wantPR := r.PRNumber
+		if wantPR == 0 && r.Summary != nil {
+			// A summary line names its PR as "PR#n" rather than in the prefix.
+			wantPR = r.Summary.PRNumber
+		}
+		if gotPR := derefInt(e.PRNumber); gotPR != wantPR {
+			diffs = append(diffs, fmt.Sprintf("pr_number %d, want %d", gotPR, wantPR))
+		}
+		if (e.TokenSpend == nil) != (r.TokenSpend == nil) || (e.TokenSpend != nil && *e.TokenSpend != *r.TokenSpend) {
+			diffs = append(diffs, "token_spend differs")
+		}
+		if strings.TrimRight(e.Message, "\n") != strings.TrimRight(r.Message, "\n") {
+			diffs = append(diffs, fmt.Sprintf("message\n   got %q\n  want %q", e.Message, r.Message))
+		}
+		if len(diffs) > 0 {
+			bad++
+			if bad <= 20 {
+				t.Errorf("%s: %s", k, strings.Join(diffs, "; "))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d records wrong", service, bad, len(records))
+	}
+}
+
+// indexEntries keys entries by service and timestamp, flagging parse errors.
+func indexEntries(t *testing.T, got []apiEntry) map[string][]apiEntry {
+	t.Helper()
+	byKey := make(map[string][]apiEntry, len(got))
+	for _, e := range got {
+		k := e.Service + " " + e.Timestamp
+		byKey[k] = append(byKey[k], e)
+		if e.ParseError {
+			t.Errorf("entry %s flagged parse_error: %q", k, e.Message)
+		}
+	}
+	return byKey
 }
 
 // isoformat formats like Python's datetime.isoformat() for a UTC time.
