@@ -29,9 +29,6 @@ type Redactor struct {
 	count    atomic.Int64
 }
 
-// urlPassword matches scheme://user:password@ and captures the password.
-var urlPassword = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@`)
-
 // New returns a Redactor with the built-in rules plus patterns. A pattern's
 // first capture group is masked if it has one, else the whole match.
 func New(patterns []*regexp.Regexp) *Redactor {
@@ -48,9 +45,7 @@ func (r *Redactor) String(s string) string {
 	}
 	s = r.maskSpans(s, githubTokens(s, nil))
 	s = r.maskSpans(s, authCredentials(s, nil))
-	if i := strings.Index(s, "://"); i >= 0 && strings.IndexByte(s[i:], '@') >= 0 {
-		s = r.maskRegexp(urlPassword, s)
-	}
+	s = r.maskSpans(s, urlPasswords(s, nil))
 	for _, p := range r.patterns {
 		s = r.maskRegexp(p, s)
 	}
@@ -127,6 +122,34 @@ func githubTokens(s string, dst []span) []span {
 				i = end
 			}
 		}
+	}
+}
+
+// urlPasswords finds the password of scheme://user:password@host URLs,
+// found through their "://".
+func urlPasswords(s string, dst []span) []span {
+	for i := 0; ; {
+		j := strings.Index(s[i:], "://")
+		if j < 0 {
+			return dst
+		}
+		at := i + j + len("://")
+		i = at
+		// The userinfo ends at '@'; '/', '?', '#' or a blank first means
+		// there is none.
+		end := at
+		for end < len(s) && s[end] != '@' && s[end] != '/' && s[end] != '?' && s[end] != '#' && s[end] != ' ' && s[end] != '\t' && s[end] != '\n' {
+			end++
+		}
+		if end == len(s) || s[end] != '@' {
+			continue
+		}
+		colon := strings.IndexByte(s[at:end], ':')
+		if colon < 0 || at+colon+1 == end || s[at+colon+1:end] == Mask {
+			continue
+		}
+		dst = append(dst, span{at + colon + 1, end})
+		i = end
 	}
 }
 
