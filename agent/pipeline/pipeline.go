@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/agent"
@@ -69,6 +70,8 @@ type Options struct {
 	// FlushInterval is how often acknowledged checkpoints are written
 	// (default 1s); they are also written at shutdown.
 	FlushInterval time.Duration
+	// MaxInFlight is how many batches may be pushed at once (default 3).
+	MaxInFlight int
 	// ShutdownTimeout bounds the final push of parsed batches after ctx is
 	// done (default 10s).
 	ShutdownTimeout time.Duration
@@ -91,6 +94,9 @@ func Run(ctx context.Context, opts Options) error {
 	opts.BatchMaxBytes = min(opts.BatchMaxBytes, MaxBatchBytes)
 	if opts.BatchMaxWait <= 0 {
 		opts.BatchMaxWait = 200 * time.Millisecond
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 3
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
@@ -190,10 +196,39 @@ func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logge
 		}
 	}()
 
+	// Up to MaxInFlight pushes overlap, so that parsing, sending and the
+	// aggregator's work run side by side; acknowledgements are applied in
+	// batch order, so a checkpoint never passes an unacknowledged batch.
+	type push struct {
+		id    uint64
+		batch []agent.Entry
+		done  chan error
+	}
+	n := max(opts.MaxInFlight, 1) // Run sets the default
+	slots := make(chan struct{}, n)
+	inflight := make(chan *push, n)
+	var failed atomic.Bool
+	go func() {
+		defer close(inflight)
+		var id uint64
+		for batch := range batches {
+			if failed.Load() {
+				continue // drained: the records are read again on restart
+			}
+			slots <- struct{}{}
+			id++
+			p := &push{id: id, batch: batch, done: make(chan error, 1)}
+			go func() {
+				_, err := opts.Pusher.Push(pushCtx, p.id, p.batch)
+				p.done <- err
+			}()
+			inflight <- p
+		}
+	}()
+
 	flush := time.NewTicker(opts.FlushInterval)
 	defer flush.Stop()
 	dirty := false
-	var id uint64
 	for {
 		select {
 		case <-flush.C:
@@ -204,27 +239,31 @@ func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logge
 					dirty = false
 				}
 			}
-		case batch, ok := <-batches:
+		case p, ok := <-inflight:
 			if !ok {
 				return finalFlush(opts, logger)
 			}
-			id++
-			if _, err := opts.Pusher.Push(pushCtx, id, batch); err != nil {
+			err := <-p.done
+			<-slots
+			if err != nil {
 				// The batch's records are re-read from the last checkpoint
 				// on the next start. A shutdown explains the failure; any
 				// other stops the agent rather than tail without shipping.
 				shutdown := ctx.Err() != nil
+				failed.Store(true)
 				stop()
-				for range batches {
+				for p := range inflight {
+					<-p.done
+					<-slots
 				}
 				if shutdown {
-					logger.Warn("batch not acknowledged before shutdown", "batch_id", id, "entries", len(batch), "error", err)
+					logger.Warn("batch not acknowledged before shutdown", "batch_id", p.id, "entries", len(p.batch), "error", err)
 					return finalFlush(opts, logger)
 				}
-				return errors.Join(fmt.Errorf("push batch %d: %w", id, err), finalFlush(opts, logger))
+				return errors.Join(fmt.Errorf("push batch %d: %w", p.id, err), finalFlush(opts, logger))
 			}
-			for i := range batch {
-				e := &batch[i]
+			for i := range p.batch {
+				e := &p.batch[i]
 				opts.Checkpoints.Commit(e.File, e.Source, e.Path, e.End)
 			}
 			dirty = true

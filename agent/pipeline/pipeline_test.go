@@ -126,8 +126,11 @@ func (p *fakePusher) Push(ctx context.Context, id uint64, entries []agent.Entry)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ids = append(p.ids, id)
-	p.batches = append(p.batches, slices.Clone(entries))
+	// Pushes overlap (MaxInFlight), so they may arrive in any order: keep
+	// the batches in id order, the order the pipeline sent them.
+	at, _ := slices.BinarySearch(p.ids, id)
+	p.ids = slices.Insert(p.ids, at, id)
+	p.batches = slices.Insert(p.batches, at, slices.Clone(entries))
 	if p.acked == nil {
 		p.acked = make(map[ackKey]bool)
 	}
@@ -397,8 +400,11 @@ func TestRunShipsEverything(t *testing.T) {
 	pusher.mu.Lock()
 	ids := slices.Clone(pusher.ids)
 	pusher.mu.Unlock()
-	if !slices.IsSorted(ids) || ids[0] != 1 {
-		t.Errorf("batch ids %v, want increasing from 1", ids)
+	for i, id := range ids {
+		if id != uint64(i+1) {
+			t.Errorf("batch ids %v, want 1..%d", ids, len(ids))
+			break
+		}
 	}
 	parser.mu.Lock()
 	defer parser.mu.Unlock()
@@ -1069,5 +1075,57 @@ func TestParserMarksTruncated(t *testing.T) {
 	}
 	if e := got[0].Parsed; !e.Truncated || e.Message != "R1 INFO abc\n[hooktail: record truncated, 11 of 2000 bytes kept]" {
 		t.Errorf("entry = %+v", e)
+	}
+}
+
+// TestRunCommitsInBatchOrder holds the first push while later ones are
+// acknowledged: pushes overlap, but no checkpoint may pass the batch still
+// in flight.
+func TestRunCommitsInBatchOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data, ends := records("x", 40)
+	path := filepath.Join(dir, "x.log")
+	writeFile(t, path, data)
+	release := make(chan struct{})
+	var later sync.WaitGroup
+	later.Add(1)
+	var once sync.Once
+	pusher := &fakePusher{PushFunc: func(ctx context.Context, id uint64, _ []agent.Entry) error {
+		if id == 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		} else {
+			once.Do(later.Done)
+		}
+		return nil
+	}}
+	cps := &fakeCheckpoints{}
+	r := start(t, pipeline.Options{
+		Sources:         []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: tailOptions(dir)}},
+		Pusher:          pusher,
+		Checkpoints:     cps,
+		BatchMaxEntries: 10,
+		MaxInFlight:     3,
+		BatchMaxWait:    time.Millisecond,
+	})
+	later.Wait() // a later batch was acknowledged while batch 1 is held
+	waitFor(t, "batch 2 acknowledged", func() bool { return len(pusher.entries()) >= 10 })
+	if commits, _, _ := cps.snapshot(); len(commits) != 0 {
+		t.Fatalf("%d commits while batch 1 is unacknowledged, want none", len(commits))
+	}
+	close(release)
+	waitFor(t, "final checkpoint", func() bool { return cps.last()[path] == ends[len(ends)-1] })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	commits, _, _ := cps.snapshot()
+	for i := 1; i < len(commits); i++ {
+		if commits[i].Offset < commits[i-1].Offset {
+			t.Fatalf("checkpoint went back: %+v then %+v", commits[i-1], commits[i])
+		}
 	}
 }

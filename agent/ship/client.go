@@ -40,6 +40,10 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// WindowSize is the HTTP/2 flow-control window for pushes, on the stream
+// and the connection; the aggregator should use the same.
+const WindowSize = 8 << 20
+
 // Ack is the aggregator's acknowledgement of a batch.
 type Ack struct {
 	Stored     int
@@ -84,6 +88,10 @@ func New(opts Options) (*Client, error) {
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(256 << 20)),
+		// A batch is hundreds of KiB: with gRPC's 64 KiB default windows
+		// each push waits for several window updates.
+		grpc.WithInitialWindowSize(WindowSize),
+		grpc.WithInitialConnWindowSize(WindowSize),
 	}
 	if opts.Token != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{token: opts.Token, secure: opts.TLS != nil}))

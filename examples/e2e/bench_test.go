@@ -72,7 +72,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(256 << 20))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(8<<20))
 	hooktailv1.RegisterIngestServer(srv, &countingIngest{n: &received})
 	go srv.Serve(lis)
 	defer srv.Stop()
