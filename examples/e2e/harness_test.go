@@ -145,6 +145,12 @@ func (p *proc) stop(t *testing.T) {
 // eventually polls f until it returns nil or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, f func() error) {
 	t.Helper()
+	eventuallyEvery(t, within, 100*time.Millisecond, what, f)
+}
+
+// eventuallyEvery is eventually with its own polling period.
+func eventuallyEvery(t *testing.T, within, every time.Duration, what string, f func() error) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		err := f()
@@ -154,7 +160,7 @@ func eventually(t *testing.T, within time.Duration, what string, f func() error)
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not true within %s: %v", what, within, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 
