@@ -8,11 +8,40 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotFound is returned by a Store when the thing asked for does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrInvalidEntry matches (errors.Is) every InvalidEntryError: a batch that
+// no store can ever accept as it is, so that retrying it cannot help.
+var ErrInvalidEntry = errors.New("invalid entry")
+
+// InvalidEntryError is returned by Store.Ingest when an entry of the batch
+// cannot be stored, deterministically (an encoding error, a value out of
+// range): the same batch fails the same way every time. Every other Ingest
+// error is worth retrying.
+type InvalidEntryError struct {
+	// Index is the entry's position in Batch.Entries; when the failure
+	// belongs to a delivery derived from several entries, the position of
+	// the batch's first entry of that delivery. -1 when unknown.
+	Index int
+	Err   error
+}
+
+func (e *InvalidEntryError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("invalid entry in batch: %v", e.Err)
+	}
+	return fmt.Sprintf("invalid entry %d of batch: %v", e.Index, e.Err)
+}
+
+func (e *InvalidEntryError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalidEntry) hold.
+func (e *InvalidEntryError) Is(target error) bool { return target == ErrInvalidEntry }
 
 // Entry is one stored log record (SPEC §4).
 type Entry struct {
@@ -220,7 +249,9 @@ type EntryPage struct {
 // must be safe for concurrent use.
 type Store interface {
 	// Ingest stores a batch atomically. An entry whose identity is already
-	// stored is counted as a duplicate and changes nothing.
+	// stored is counted as a duplicate and changes nothing. A time outside
+	// years 1..9999 UTC is stored as unknown (KnownTime). An error that
+	// retrying the same batch cannot fix is an *InvalidEntryError.
 	Ingest(ctx context.Context, b *Batch) (IngestResult, error)
 	// Entries returns one page of entries.
 	Entries(ctx context.Context, q EntryQuery) (EntryPage, error)

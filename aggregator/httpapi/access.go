@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+
+	"github.com/hooktail/hooktail/aggregator"
 )
 
 // detailForbidden is the 403 body of routes restricted to trusted networks.
@@ -18,38 +21,42 @@ type accessPolicy struct {
 }
 
 func newAccessPolicy(networks, proxies []netip.Prefix) (accessPolicy, error) {
-	var a accessPolicy
-	var err error
-	if a.networks, err = normalizePrefixes(networks); err != nil {
+	if err := validPrefixes(networks); err != nil {
 		return accessPolicy{}, fmt.Errorf("trusted networks: %w", err)
 	}
-	if a.proxies, err = normalizePrefixes(proxies); err != nil {
+	if err := validPrefixes(proxies); err != nil {
 		return accessPolicy{}, fmt.Errorf("trusted proxies: %w", err)
 	}
-	return a, nil
+	return accessPolicy{networks: slices.Clone(networks), proxies: slices.Clone(proxies)}, nil
 }
 
-// normalizePrefixes masks every prefix and unmaps IPv4-mapped IPv6 ones so
-// that Contains works on unmapped addresses.
-func normalizePrefixes(in []netip.Prefix) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(in))
+func validPrefixes(in []netip.Prefix) error {
 	for _, p := range in {
 		if !p.IsValid() {
-			return nil, fmt.Errorf("invalid prefix %q", p.String())
+			return fmt.Errorf("invalid prefix %q", p.String())
 		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
 	}
-	return out, nil
+	return nil
+}
+
+// trustedOnly answers 403 (upstream's {"detail": …}) to a request from
+// outside the trusted networks, before h sees it, so that nothing about
+// the request (not even its validation) is answered to an outsider.
+func (s *Server) trustedOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.access.trusted(r) {
+			writeDetail(w, http.StatusForbidden, detailForbidden)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // trusted reports whether the request's client address is in a trusted
 // network. An address that cannot be determined is not trusted.
 func (a accessPolicy) trusted(r *http.Request) bool {
 	addr, ok := a.clientAddr(r)
-	return ok && contains(a.networks, addr)
+	return ok && aggregator.Trusted(addr, a.networks)
 }
 
 // clientAddr is the peer's address, or, when the peer is a trusted proxy,
@@ -61,7 +68,7 @@ func (a accessPolicy) clientAddr(r *http.Request) (netip.Addr, bool) {
 	if !ok {
 		return netip.Addr{}, false
 	}
-	if !contains(a.proxies, peer) {
+	if !aggregator.Trusted(peer, a.proxies) {
 		return peer, true
 	}
 	var hops []string
@@ -80,7 +87,7 @@ func (a accessPolicy) clientAddr(r *http.Request) (netip.Addr, bool) {
 		if addr, ok = parseHost(hops[i]); !ok {
 			return netip.Addr{}, false
 		}
-		if !contains(a.proxies, addr) {
+		if !aggregator.Trusted(addr, a.proxies) {
 			return addr, true
 		}
 	}
@@ -105,13 +112,4 @@ func parseHost(s string) (netip.Addr, bool) {
 		}
 	}
 	return addr.WithZone("").Unmap(), true
-}
-
-func contains(prefixes []netip.Prefix, addr netip.Addr) bool {
-	for _, p := range prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }

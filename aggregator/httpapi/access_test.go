@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hooktail/hooktail/aggregator"
 	"github.com/hooktail/hooktail/aggregator/httpapi"
+	"github.com/hooktail/hooktail/config"
 )
 
 func prefixes(cidrs ...string) []netip.Prefix {
@@ -19,11 +22,19 @@ func prefixes(cidrs ...string) []netip.Prefix {
 	return out
 }
 
-func TestStepLogsAccess(t *testing.T) {
+// dataRoutes are the routes restricted to trusted networks (SPEC §5.5),
+// with a path each that answers 200 from seedStore.
+var dataRoutes = []string{
+	"/logs/api/entries",
+	"/logs/api/workflow-steps/f4b3c2d1-a9b8-4c5d-9e8f-1a2b3c4d5e6f",
+	"/logs/api/step-logs/f4b3c2d1-a9b8-4c5d-9e8f-1a2b3c4d5e6f/clone_repository",
+}
+
+func TestDataRoutesAccess(t *testing.T) {
 	tests := map[string]struct {
 		peer     string
 		xff      []string
-		networks []netip.Prefix // nil: defaults
+		networks []netip.Prefix // nil: config's default trusted_networks
 		proxies  []netip.Prefix
 		want     int
 	}{
@@ -94,44 +105,79 @@ func TestStepLogsAccess(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			networks := tc.networks
+			if networks == nil {
+				networks = config.DefaultTrustedNetworks()
+			}
 			s, _ := testServer(t, seedStore(), func(o *httpapi.Options) {
-				o.TrustedNetworks = tc.networks
+				o.TrustedNetworks = networks
 				o.TrustedProxies = tc.proxies
 			})
-			w := get(s, "/logs/api/step-logs/f4b3c2d1-a9b8-4c5d-9e8f-1a2b3c4d5e6f/clone_repository", func(r *http.Request) {
-				r.RemoteAddr = tc.peer
-				for _, v := range tc.xff {
-					r.Header.Add("X-Forwarded-For", v)
-				}
-			})
-			if w.Code != tc.want {
-				t.Fatalf("status=%d, want %d; body=%s", w.Code, tc.want, w.Body)
-			}
-			if tc.want == http.StatusForbidden {
-				want := jsonOf(t, `{"detail":"Access denied: this endpoint is restricted to trusted networks"}`)
-				if diff := cmp.Diff(want, decode(t, w)); diff != "" {
-					t.Errorf("body (-want +got):\n%s", diff)
-				}
+			for _, path := range dataRoutes {
+				w := get(s, path, func(r *http.Request) {
+					r.RemoteAddr = tc.peer
+					for _, v := range tc.xff {
+						r.Header.Add("X-Forwarded-For", v)
+					}
+				})
+				checkAccess(t, path, w, tc.want)
 			}
 		})
 	}
 }
 
-func TestAccessCheckedBeforeValidation(t *testing.T) {
-	s, _ := testServer(t, &funcStore{}, nil)
-	w := get(s, "/logs/api/step-logs/h/s?limit=0", func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" })
-	if w.Code != http.StatusForbidden {
-		t.Errorf("status=%d, want 403", w.Code)
+func checkAccess(t *testing.T, path string, w *httptest.ResponseRecorder, want int) {
+	t.Helper()
+	if w.Code != want {
+		t.Errorf("%s: status=%d, want %d; body=%s", path, w.Code, want, w.Body)
+		return
+	}
+	if want == http.StatusForbidden {
+		body := jsonOf(t, `{"detail":"Access denied: this endpoint is restricted to trusted networks"}`)
+		if diff := cmp.Diff(body, decode(t, w)); diff != "" {
+			t.Errorf("%s: body (-want +got):\n%s", path, diff)
+		}
 	}
 }
 
-func TestOtherRoutesOpenToAnyNetwork(t *testing.T) {
-	store := windowStore()
-	s, _ := testServer(t, store, nil)
-	for _, path := range []string{"/logs/api/entries", "/logs/api/workflow-steps/H", "/healthz", "/readyz"} {
+func TestAccessCheckedBeforeValidation(t *testing.T) {
+	s, _ := testServer(t, &funcStore{}, nil)
+	for _, path := range []string{"/logs/api/step-logs/h/s?limit=0", "/logs/api/entries?limit=0", "/logs/api/entries?start_time=bad",
+		"/logs/api/workflow-steps/" + strings.Repeat("x", 101)} {
 		w := get(s, path, func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" })
-		if w.Code != http.StatusOK {
-			t.Errorf("%s: status=%d, want 200", path, w.Code)
+		checkAccess(t, path, w, http.StatusForbidden)
+	}
+}
+
+// TestDataRoutesTrustedOnly is the regression test of /logs/api/entries and
+// /logs/api/workflow-steps answering any network: without api_key blocks
+// every data route is for trusted networks only (SPEC §5.5); the probes
+// stay open.
+func TestDataRoutesTrustedOnly(t *testing.T) {
+	s, _ := testServer(t, seedStore(), func(o *httpapi.Options) { o.TrustedNetworks = config.DefaultTrustedNetworks() })
+	for _, path := range dataRoutes {
+		w := get(s, path, func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" })
+		checkAccess(t, path, w, http.StatusForbidden)
+		// Loopback is trusted by default (what the e2e tests call from).
+		checkAccess(t, path, get(s, path), http.StatusOK)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		w := get(s, path, func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" })
+		checkAccess(t, path, w, http.StatusOK)
+	}
+}
+
+// TestNilTrustedNetworksIsLoopback checks the library default: nil trusts
+// loopback only.
+func TestNilTrustedNetworksIsLoopback(t *testing.T) {
+	s, _ := testServer(t, seedStore(), nil)
+	for peer, want := range map[string]int{
+		"127.0.0.1:1": http.StatusOK, "127.8.9.10:1": http.StatusOK, "[::1]:1": http.StatusOK,
+		"10.0.0.1:1": http.StatusForbidden, "192.168.1.1:1": http.StatusForbidden, "8.8.8.8:1": http.StatusForbidden,
+	} {
+		for _, path := range dataRoutes {
+			w := get(s, path, func(r *http.Request) { r.RemoteAddr = peer })
+			checkAccess(t, peer+" "+path, w, want)
 		}
 	}
 }
@@ -148,16 +194,4 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 	var _ aggregator.Store = &memStore{}
-}
-
-func TestDefaultTrustedNetworks(t *testing.T) {
-	var got []string
-	for _, p := range httpapi.DefaultTrustedNetworks() {
-		got = append(got, p.String())
-	}
-	want := []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-		"169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("defaults (-want +got):\n%s", diff)
-	}
 }

@@ -8,6 +8,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,8 +37,12 @@ const (
 type Options struct {
 	// Store answers every data route. Required.
 	Store aggregator.Store
-	// TrustedNetworks may call the step-logs route (SPEC §5.5). nil means
-	// DefaultTrustedNetworks(); an empty non-nil slice trusts nobody.
+	// TrustedNetworks may call the data routes (SPEC §5.5: without API
+	// keys, every route but /healthz and /readyz is for trusted networks
+	// only). nil means loopback only (127.0.0.0/8 and ::1), the safe
+	// default for a library; the aggregator passes trusted_networks, whose
+	// default (config.DefaultTrustedNetworks) adds the private ranges. An
+	// empty non-nil slice trusts nobody.
 	TrustedNetworks []netip.Prefix
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -45,22 +50,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for request timing; time.Now if nil.
 	Now func() time.Time
-	// Ready reports readiness for /readyz; nil means always ready.
-	Ready func() error
+	// Ready reports readiness for /readyz, given the request's context;
+	// nil means always ready.
+	Ready func(ctx context.Context) error
 }
 
-// DefaultTrustedNetworks returns SPEC §3's default trusted_networks: the
-// private, loopback and link-local ranges of IPv4 and IPv6.
-func DefaultTrustedNetworks() []netip.Prefix {
-	cidrs := []string{
-		"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-		"169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
-	}
-	out := make([]netip.Prefix, len(cidrs))
-	for i, c := range cidrs {
-		out[i] = netip.MustParsePrefix(c)
-	}
-	return out
+// loopbackNetworks is what a nil Options.TrustedNetworks trusts.
+func loopbackNetworks() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 }
 
 // Server is the aggregator's HTTP handler. It is safe for concurrent use.
@@ -69,7 +66,7 @@ type Server struct {
 	access accessPolicy
 	log    *slog.Logger
 	now    func() time.Time
-	ready  func() error
+	ready  func(context.Context) error
 	router *mux.Router
 }
 
@@ -82,7 +79,7 @@ func New(opts Options) (*Server, error) {
 	}
 	networks := opts.TrustedNetworks
 	if networks == nil {
-		networks = DefaultTrustedNetworks()
+		networks = loopbackNetworks()
 	}
 	access, err := newAccessPolicy(networks, opts.TrustedProxies)
 	if err != nil {
@@ -118,9 +115,11 @@ func (s *Server) routes() *mux.Router {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(get...)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(get...)
-	r.HandleFunc("/logs/api/entries", s.handleEntries).Methods(get...)
-	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.handleWorkflowSteps).Methods(get...)
-	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}", s.handleStepLogs).Methods(get...)
+	// Data routes: trusted networks only (SPEC §5.5; API keys are not
+	// supported yet, and the aggregator refuses to start with any).
+	r.HandleFunc("/logs/api/entries", s.trustedOnly(s.handleEntries)).Methods(get...)
+	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.trustedOnly(s.handleWorkflowSteps)).Methods(get...)
+	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}", s.trustedOnly(s.handleStepLogs)).Methods(get...)
 	return r
 }
 
@@ -159,7 +158,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 // is logged, not returned: the route is open to everyone.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.ready != nil {
-		if err := s.ready(); err != nil {
+		if err := s.ready(r.Context()); err != nil {
 			s.log.WarnContext(r.Context(), "not ready", logKeyError, err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return

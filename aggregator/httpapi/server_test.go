@@ -18,15 +18,15 @@ import (
 func TestHealth(t *testing.T) {
 	tests := map[string]struct {
 		path   string
-		ready  func() error
+		ready  func(context.Context) error
 		status int
 		want   string
 	}{
 		"healthz":              {"/healthz", nil, 200, `{"status":"ok"}`},
-		"healthz when unready": {"/healthz", func() error { return errors.New("db closed") }, 200, `{"status":"ok"}`},
+		"healthz when unready": {"/healthz", func(context.Context) error { return errors.New("db closed") }, 200, `{"status":"ok"}`},
 		"readyz default":       {"/readyz", nil, 200, `{"status":"ready"}`},
-		"readyz ready":         {"/readyz", func() error { return nil }, 200, `{"status":"ready"}`},
-		"readyz unready":       {"/readyz", func() error { return errors.New("db closed") }, 503, `{"status":"unavailable"}`},
+		"readyz ready":         {"/readyz", func(context.Context) error { return nil }, 200, `{"status":"ready"}`},
+		"readyz unready":       {"/readyz", func(context.Context) error { return errors.New("db closed") }, 503, `{"status":"unavailable"}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -42,6 +42,30 @@ func TestHealth(t *testing.T) {
 				t.Errorf("readiness failure not logged: %s", logs)
 			}
 		})
+	}
+}
+
+// TestReadyGetsRequestContext checks that the readiness probe runs under
+// the request's context, so a client that goes away cancels it.
+func TestReadyGetsRequestContext(t *testing.T) {
+	type key struct{}
+	var got any
+	s, _ := testServer(t, &funcStore{}, func(o *httpapi.Options) {
+		o.Ready = func(ctx context.Context) error {
+			got = ctx.Value(key{})
+			return ctx.Err()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), key{}, "request"))
+	if w := get(s, "/readyz", func(r *http.Request) { *r = *r.WithContext(ctx) }); w.Code != http.StatusOK {
+		t.Fatalf("status=%d, want 200", w.Code)
+	}
+	if got != "request" {
+		t.Errorf("Ready got context value %v, want the request's context", got)
+	}
+	cancel()
+	if w := get(s, "/readyz", func(r *http.Request) { *r = *r.WithContext(ctx) }); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("status=%d with a cancelled request, want 503", w.Code)
 	}
 }
 

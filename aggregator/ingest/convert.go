@@ -39,9 +39,20 @@ func fromProto(dst *aggregator.Entry, e *hooktailv1.Entry, agentID string) {
 		Completion:   completionFromProto(e.GetCompletion()),
 		DedupeKey:    e.GetDedupeKey(),
 	}
-	if d := e.GetDetailsJson(); d != "" && json.Valid([]byte(d)) {
-		dst.Details = json.RawMessage(d)
+	dst.Details = details(e.GetDetailsJson())
+}
+
+// details keeps a details value: valid JSON as it is, anything else as a
+// JSON string of the raw text (never dropped); "" stays empty.
+func details(d string) json.RawMessage {
+	if d == "" {
+		return nil
 	}
+	if json.Valid([]byte(d)) {
+		return json.RawMessage(d)
+	}
+	b, _ := json.Marshal(d) // a string always marshals
+	return b
 }
 
 func completionFromProto(c *hooktailv1.Completion) *aggregator.Completion {
@@ -73,9 +84,7 @@ func completionFromProto(c *hooktailv1.Completion) *aggregator.Completion {
 				Error:      errorFromProto(s.GetError()),
 				Order:      i,
 			}
-			if d := s.GetDetailsJson(); d != "" && json.Valid([]byte(d)) {
-				out.Steps[i].Details = json.RawMessage(d)
-			}
+			out.Steps[i].Details = details(s.GetDetailsJson())
 		}
 	}
 	return out
@@ -96,9 +105,12 @@ func optInt(p *int64) *int64 {
 	return &v
 }
 
+// microsToTime decodes a wire time: 0 is unknown, and so is a time outside
+// years 1..9999 UTC (aggregator.KnownTime), which no JSON encoding or API
+// answer could write. The entry keeps its timestamp as written.
 func microsToTime(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return time.UnixMicro(us).UTC()
+	return aggregator.KnownTime(time.UnixMicro(us))
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -92,9 +93,55 @@ func TestFromProto(t *testing.T) {
 			in:   &hooktailv1.Entry{Level: "INFO"},
 			want: aggregator.Entry{AgentID: "agent-1", Level: "INFO"},
 		},
-		"invalid details are dropped": {
+		"invalid details are kept as a JSON string": {
 			in:   &hooktailv1.Entry{Message: "m", DetailsJson: `{"k":`},
-			want: aggregator.Entry{AgentID: "agent-1", Message: "m"},
+			want: aggregator.Entry{AgentID: "agent-1", Message: "m", Details: json.RawMessage(`"{\"k\":"`)},
+		},
+		"invalid UTF-8 details are kept as a JSON string": {
+			in:   &hooktailv1.Entry{DetailsJson: "caf\xe9"},
+			want: aggregator.Entry{AgentID: "agent-1", Details: json.RawMessage(`"caf\ufffd"`)},
+		},
+		"timestamp before year 1 is unknown": {
+			// 0000-01-01T00:00:00.5+01:00 is year -1 in UTC.
+			in: &hooktailv1.Entry{
+				TimestampUs:  time.Date(0, 1, 1, 0, 0, 0, 5e8, time.FixedZone("", 3600)).UnixMicro(),
+				TimestampRaw: "0000-01-01T00:00:00.5+01:00",
+			},
+			want: aggregator.Entry{AgentID: "agent-1", TimestampRaw: "0000-01-01T00:00:00.5+01:00"},
+		},
+		"timestamp after year 9999 is unknown": {
+			in:   &hooktailv1.Entry{TimestampUs: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), TimestampRaw: "10000-01-01"},
+			want: aggregator.Entry{AgentID: "agent-1", TimestampRaw: "10000-01-01"},
+		},
+		"extreme timestamps are unknown": {
+			in:   &hooktailv1.Entry{TimestampUs: math.MinInt64},
+			want: aggregator.Entry{AgentID: "agent-1"},
+		},
+		"first and last representable instants are kept": {
+			in: &hooktailv1.Entry{
+				TimestampUs: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC).UnixMicro(),
+				Completion: &hooktailv1.Completion{
+					CompletedAtUs: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro(),
+				},
+			},
+			want: aggregator.Entry{
+				AgentID: "agent-1", Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+				Completion: &aggregator.Completion{CompletedAt: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)},
+			},
+		},
+		"completion and step times out of range are unknown": {
+			in: &hooktailv1.Entry{
+				Kind: hooktailv1.Kind_KIND_DELIVERY_SUMMARY,
+				Completion: &hooktailv1.Completion{
+					StartedAtUs:   time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(),
+					CompletedAtUs: math.MaxInt64,
+					Steps:         []*hooktailv1.Step{{Name: "s", StartedAtUs: time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()}},
+				},
+			},
+			want: aggregator.Entry{
+				AgentID: "agent-1", Summary: true,
+				Completion: &aggregator.Completion{Steps: []aggregator.Step{{Name: "s"}}},
+			},
 		},
 		"delivery summary with completion": {
 			in: &hooktailv1.Entry{
@@ -145,8 +192,9 @@ func TestFromProto(t *testing.T) {
 						{Name: "clone", Status: "completed", StartedAt: at(0), DurationMS: ptr[int64](10), Details: json.RawMessage(`{"a":1}`), Order: 0},
 						{
 							Name: "ci_check", Status: "failed", StartedAt: at(10 * time.Millisecond),
-							Error: &aggregator.ErrorInfo{Type: "CIError", Message: "red", Traceback: "tb2"},
-							Order: 1,
+							Error:   &aggregator.ErrorInfo{Type: "CIError", Message: "red", Traceback: "tb2"},
+							Details: json.RawMessage(`"not json"`),
+							Order:   1,
 						},
 						{Name: "skipped_one", Status: "skipped", Order: 2},
 					},
@@ -245,6 +293,13 @@ func FuzzFromProto(f *testing.F) {
 			got := &entries[i]
 			if got.Details != nil && !json.Valid(got.Details) {
 				t.Fatalf("entry %d: invalid details %q", i, got.Details)
+			}
+			if (got.Details == nil) != (e.GetDetailsJson() == "") {
+				t.Fatalf("entry %d: details %q from %q: dropped or invented", i, got.Details, e.GetDetailsJson())
+			}
+			// Every time encodes (the fold and summaries are JSON).
+			if _, err := json.Marshal(got); err != nil {
+				t.Fatalf("entry %d: %v", i, err)
 			}
 			if got.Summary != (e.GetKind() == hooktailv1.Kind_KIND_DELIVERY_SUMMARY) {
 				t.Fatalf("entry %d: Summary = %v for kind %v", i, got.Summary, e.GetKind())

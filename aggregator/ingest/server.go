@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +63,10 @@ func New(opts Options) *Server {
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { hooktailv1.RegisterIngestServer(g, s) }
 
-// Push stores one batch and acknowledges it once it is durable.
+// Push stores one batch and acknowledges it once it is durable. A failed
+// Push answers Unavailable when retrying the batch may succeed, and
+// InvalidArgument (with InvalidEntryTrailer naming the entry, when known)
+// when the same batch can never be stored.
 func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
 	if err := s.authorize(ctx); err != nil {
 		return nil, err
@@ -85,6 +89,12 @@ func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hookta
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, status.Error(codes.DeadlineExceeded, "request deadline exceeded")
 		}
+		if invalid, ok := errors.AsType[*aggregator.InvalidEntryError](err); ok {
+			return nil, invalidEntry(ctx, invalid.Index, len(batch.Entries))
+		}
+		if errors.Is(err, aggregator.ErrInvalidEntry) {
+			return nil, invalidEntry(ctx, -1, len(batch.Entries))
+		}
 		// Retryable by design: the agent keeps the batch and tries again.
 		return nil, status.Error(codes.Unavailable, "store unavailable, retry later")
 	}
@@ -95,6 +105,25 @@ func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hookta
 		Stored:     uint32(res.Stored),
 		Duplicates: uint32(res.Duplicates),
 	}, nil
+}
+
+// InvalidEntryTrailer is the trailer key of an InvalidArgument answer to
+// Push that names the entry at fault: its index in PushRequest.entries, in
+// decimal. Absent when the store could not tell which entry it was.
+const InvalidEntryTrailer = "hooktail-invalid-entry"
+
+// invalidEntry is the answer to a batch the store can never accept: a
+// non-retryable InvalidArgument whose message names the entry (and which
+// also goes into the InvalidEntryTrailer), never the store's error text.
+func invalidEntry(ctx context.Context, index, n int) error {
+	if index < 0 || index >= n {
+		return status.Error(codes.InvalidArgument,
+			"the batch holds an entry that can never be stored; retrying the same batch will not help")
+	}
+	// Without a gRPC stream (a direct call) there is no trailer to set.
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(InvalidEntryTrailer, strconv.Itoa(index)))
+	return status.Errorf(codes.InvalidArgument,
+		"entry %d of the batch can never be stored; retrying the same batch will not help", index)
 }
 
 func (s *Server) authorize(ctx context.Context) error {
@@ -117,7 +146,7 @@ func (s *Server) authorize(ctx context.Context) error {
 	if !ok || p.Addr == nil {
 		return status.Error(codes.PermissionDenied, "ingest is open to trusted networks only")
 	}
-	if addr, ok := peerAddr(p.Addr); ok && trusted(addr, s.opts.TrustedNetworks) {
+	if addr, ok := peerAddr(p.Addr); ok && aggregator.Trusted(addr, s.opts.TrustedNetworks) {
 		return nil
 	}
 	return status.Error(codes.PermissionDenied, "ingest is open to trusted networks only")
@@ -133,13 +162,4 @@ func peerAddr(a net.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return ap.Addr().Unmap(), true
-}
-
-func trusted(addr netip.Addr, nets []netip.Prefix) bool {
-	for _, p := range nets {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }

@@ -303,10 +303,10 @@ func TestPushResponseAndBatch(t *testing.T) {
 }
 
 // startBufconn serves srv over an in-memory listener and returns a client.
-func startBufconn(t *testing.T, srv *ingest.Server) hooktailv1.IngestClient {
+func startBufconn(t *testing.T, srv *ingest.Server, opts ...grpc.ServerOption) hooktailv1.IngestClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	srv.Register(g)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(lis) }()
@@ -316,11 +316,11 @@ func startBufconn(t *testing.T, srv *ingest.Server) hooktailv1.IngestClient {
 			t.Errorf("Serve() = %v", err)
 		}
 	})
-	opts := []grpc.DialOption{
+	dial := []grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 	}
-	conn, err := grpc.NewClient("passthrough:///bufnet", opts...)
+	conn, err := grpc.NewClient("passthrough:///bufnet", dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

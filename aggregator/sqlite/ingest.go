@@ -25,6 +25,7 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 	if b == nil || len(b.Entries) == 0 {
 		return aggregator.IngestResult{}, nil
 	}
+	b = normalizeTimes(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -42,14 +43,15 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 	}
 	w := &batchWriter{
 		s: s, ctx: nocancel, cancel: ctx, tx: tx,
-		stmts:      make(map[stmtID]*sql.Stmt, len(writeSQL)),
-		newSources: make(map[string]int64),
-		newFiles:   make(map[fileKey]int64),
-		hooks:      make(map[string]*hookState),
-		newest:     make(map[int64]int64),
-		dedupe:     make(map[dedupeKey][]identity),
-		seen:       make(map[identity]struct{}, len(b.Entries)),
-		args:       make([]any, 0, chunkLarge*entryInsertArgs),
+		newestLimit: micros(s.now().Add(MaxFutureSkew)),
+		stmts:       make(map[stmtID]*sql.Stmt, len(writeSQL)),
+		newSources:  make(map[string]int64),
+		newFiles:    make(map[fileKey]int64),
+		hooks:       make(map[string]*hookState),
+		newest:      make(map[int64]int64),
+		dedupe:      make(map[dedupeKey][]identity),
+		seen:        make(map[identity]struct{}, len(b.Entries)),
+		args:        make([]any, 0, chunkLarge*entryInsertArgs),
 	}
 	res, err := w.run(b)
 	if err == nil && ctx.Err() != nil {
@@ -71,6 +73,34 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 	return res, nil
 }
 
+// normalizeTimes returns b, or a copy of it whose times outside years
+// 1..9999 UTC are unknown (aggregator.NormalizeTimes): no time may make the
+// JSON of a delivery or summary fail to encode, whoever built the batch.
+// The caller's batch is never changed.
+func normalizeTimes(b *aggregator.Batch) *aggregator.Batch {
+	var out *aggregator.Batch
+	for i := range b.Entries {
+		e := b.Entries[i]
+		if !aggregator.NormalizeTimes(&e) {
+			continue
+		}
+		if out == nil {
+			out = &aggregator.Batch{AgentID: b.AgentID, Entries: slices.Clone(b.Entries)}
+		}
+		out.Entries[i] = e
+	}
+	if out == nil {
+		return b
+	}
+	return out
+}
+
+// invalid marks err, an encoding failure of entry index of the batch, as
+// one that retrying cannot fix.
+func invalid(index int, err error) error {
+	return &aggregator.InvalidEntryError{Index: index, Err: err}
+}
+
 // batchWriter is the state of one Ingest transaction.
 type batchWriter struct {
 	s      *Store
@@ -82,8 +112,12 @@ type batchWriter struct {
 	newSources map[string]int64
 	newFiles   map[fileKey]int64
 	hooks      map[string]*hookState
-	// newest is the newest event time (µs) per source id in the batch.
-	newest map[int64]int64
+	// newest is the newest event time (µs) per source id in the batch,
+	// among the times not after newestLimit.
+	newest      map[int64]int64
+	newestLimit int64
+	// cur is the batch index of the entry being stored.
+	cur int
 	// dedupe holds the stored entries (before and during the batch) that
 	// share a dedupe key with an entry of the batch.
 	dedupe map[dedupeKey][]identity
@@ -99,6 +133,7 @@ type batchWriter struct {
 // hookState is one hook_id touched by the batch.
 type hookState struct {
 	id        string
+	first     int // batch index of the hook's first entry
 	tl        aggregator.Timeline
 	oldBounds []int64
 	bounds    []int64
@@ -132,11 +167,13 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 			return w.res, err
 		}
 		refs[i] = entryRef{src, fid}
-		if t := micros(aggregator.EventTime(e)); t > w.newest[src] {
+		// A far-future time (a wrong clock or timezone) must not time
+		// out every unfinished delivery of its source.
+		if t := micros(aggregator.EventTime(e)); t > w.newest[src] && t <= w.newestLimit {
 			w.newest[src] = t
 		}
 		if e.HookID != "" {
-			h, err := w.hook(e.HookID)
+			h, err := w.hook(e.HookID, i)
 			if err != nil {
 				return w.res, err
 			}
@@ -161,6 +198,7 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 				return w.res, fmt.Errorf("insert entries batch: %w", err)
 			}
 		}
+		w.cur = i
 		if err := w.store(&b.Entries[i], refs[i]); err != nil {
 			return w.res, err
 		}
@@ -230,11 +268,11 @@ func (w *batchWriter) fileID(src int64, e *aggregator.Entry, agentID string) (in
 }
 
 // hook loads (once per batch) the stored timeline of a hook_id.
-func (w *batchWriter) hook(id string) (*hookState, error) {
+func (w *batchWriter) hook(id string, index int) (*hookState, error) {
 	if h, ok := w.hooks[id]; ok {
 		return h, nil
 	}
-	h := &hookState{id: id}
+	h := &hookState{id: id, first: index}
 	var tl string
 	err := w.stmt(stLoadHook).QueryRowContext(w.ctx, id).Scan(&tl, &h.maxTS)
 	switch {
@@ -322,7 +360,7 @@ func (w *batchWriter) storeSummary(e *aggregator.Entry, ref entryRef) error {
 		Completion: e.Completion,
 	})
 	if err != nil {
-		return fmt.Errorf("encode summary: %w", err)
+		return invalid(w.cur, fmt.Errorf("encode summary: %w", err))
 	}
 	r, err := w.stmt(stInsertSummary).ExecContext(w.ctx, ref.file, e.Offset, e.HookID,
 		micros(aggregator.EventTime(e)), string(rec))
@@ -380,7 +418,7 @@ func (w *batchWriter) copyOf(e *aggregator.Entry, ref entryRef) (bool, error) {
 	}
 	completion, err := encodeCompletion(stored.Completion)
 	if err != nil {
-		return true, err
+		return true, invalid(w.cur, err)
 	}
 	_, err = w.stmt(stUpdateFill).ExecContext(w.ctx, nullStr(stored.HookID), stored.Attempt,
 		nullStr(stored.EventType), nullStr(stored.Repository), nullInt(stored.PRNumber),
@@ -426,14 +464,14 @@ func (w *batchWriter) derive(h *hookState) error {
 			for _, e := range byAttempt[a] {
 				f.Apply(e)
 			}
-			if err := w.saveFold(f); err != nil {
+			if err := w.saveFold(f, h.first); err != nil {
 				return err
 			}
 		}
 	}
 	tl, err := json.Marshal(h.tl)
 	if err != nil {
-		return fmt.Errorf("encode timeline of hook %q: %w", h.id, err)
+		return invalid(h.first, fmt.Errorf("encode timeline of hook %q: %w", h.id, err))
 	}
 	if _, err := w.stmt(stUpsertHook).ExecContext(w.ctx, h.id, string(tl), h.maxTS, attempts); err != nil {
 		return fmt.Errorf("save hook %q: %w", h.id, err)
@@ -457,10 +495,12 @@ func (w *batchWriter) loadFold(hookID string, attempt int) (*aggregator.AttemptF
 	return f, nil
 }
 
-func (w *batchWriter) saveFold(f *aggregator.AttemptFold) error {
+// saveFold stores a delivery attempt; index is the batch index its
+// encoding failure is blamed on.
+func (w *batchWriter) saveFold(f *aggregator.AttemptFold, index int) error {
 	raw, err := json.Marshal(f)
 	if err != nil {
-		return fmt.Errorf("encode delivery %q attempt %d: %w", f.HookID, f.Attempt, err)
+		return invalid(index, fmt.Errorf("encode delivery %q attempt %d: %w", f.HookID, f.Attempt, err))
 	}
 	d := f.Delivery(time.Time{}, 0)
 	var src any
@@ -548,7 +588,7 @@ func (w *batchWriter) refold(h *hookState) (int, error) {
 		if f == nil {
 			continue
 		}
-		if err := w.saveFold(f); err != nil {
+		if err := w.saveFold(f, h.first); err != nil {
 			return 0, err
 		}
 	}

@@ -72,7 +72,7 @@ type identity struct {
 func (w *batchWriter) queueEntry(e *aggregator.Entry, ref entryRef) error {
 	completion, err := encodeCompletion(e.Completion)
 	if err != nil {
-		return err
+		return invalid(w.cur, err)
 	}
 	var flags int64
 	if e.ParseError {

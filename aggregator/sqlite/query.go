@@ -135,7 +135,8 @@ func placeholders(n int) string {
 // Delivery returns the latest attempt of hookID with its steps and the list
 // of its attempts. An attempt that is neither completed nor failed shows as
 // timeout once its source's newest event time is DeliveryTimeout past the
-// attempt's last entry.
+// attempt's last entry. The source's newest event time only counts entries
+// at most MaxFutureSkew past the time the aggregator received them.
 func (s *Store) Delivery(ctx context.Context, hookID string) (*aggregator.Delivery, error) {
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {

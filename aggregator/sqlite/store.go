@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -38,24 +39,47 @@ var _ aggregator.Store = (*Store)(nil)
 type Options struct {
 	// DeliveryTimeout is how far a source's newest event time must be past an
 	// unfinished attempt's last entry for the attempt to show as timeout.
-	// Zero disables the timeout state.
+	// Zero disables the timeout state. Only event times at most
+	// MaxFutureSkew past their receive time (Now) advance a source's newest
+	// event time.
 	DeliveryTimeout time.Duration
 	// Logger receives the store's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ReadConns bounds the read connection pool; zero means
 	// max(4, GOMAXPROCS).
 	ReadConns int
+	// Now is the clock that tells when a batch is received (see
+	// MaxFutureSkew); nil means time.Now.
+	Now func() time.Time
+	// WALSizeLimit is the WAL file size past which the background
+	// checkpointer, after a PASSIVE checkpoint, runs a TRUNCATE checkpoint
+	// that waits for readers; zero means DefaultWALSizeLimit.
+	WALSizeLimit int64
 }
+
+// MaxFutureSkew is how far past the aggregator's receive time an entry's
+// event time may lie and still advance its source's newest event time, the
+// clock of the timeout state (SPEC §4). A later time (a wrong clock, a
+// wrong timezone, a year-9999 line) is stored as written but would
+// otherwise put every unfinished delivery of the source in timeout.
+const MaxFutureSkew = time.Hour
+
+// DefaultWALSizeLimit is the default Options.WALSizeLimit.
+const DefaultWALSizeLimit = 64 << 20
 
 // Store is an aggregator.Store on one SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
 	log     *slog.Logger
 	timeout time.Duration
-	wdb     *sql.DB // exactly one connection: every write goes through it
-	rdb     *sql.DB // query-only connections
-	cdb     *sql.DB // the checkpointer's connection
-	stmts   map[stmtID]*sql.Stmt
+	now     func() time.Time
+	walPath string
+	// walLimit is Options.WALSizeLimit or its default.
+	walLimit int64
+	wdb      *sql.DB // exactly one connection: every write goes through it
+	rdb      *sql.DB // query-only connections
+	cdb      *sql.DB // the checkpointer's connection
+	stmts    map[stmtID]*sql.Stmt
 
 	dirty chan struct{} // wakes the checkpointer
 	stop  context.CancelFunc
@@ -88,20 +112,33 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	log = log.With("component", "sqlite")
 	s := &Store{
-		log:     log,
-		timeout: opts.DeliveryTimeout,
-		sources: make(map[string]int64),
-		files:   make(map[fileKey]int64),
-		dirty:   make(chan struct{}, 1),
+		log:      log,
+		timeout:  opts.DeliveryTimeout,
+		now:      opts.Now,
+		walPath:  path + "-wal",
+		walLimit: opts.WALSizeLimit,
+		sources:  make(map[string]int64),
+		files:    make(map[fileKey]int64),
+		dirty:    make(chan struct{}, 1),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.walLimit <= 0 {
+		s.walLimit = DefaultWALSizeLimit
 	}
 	if err := initFile(ctx, path); err != nil {
 		return nil, err
 	}
 	var err error
+	// synchronous=FULL: Ingest acknowledges a batch once it is durable,
+	// and the agent then advances its checkpoint. In WAL mode NORMAL syncs
+	// only at checkpoints, so a power loss could roll back committed (and
+	// acknowledged) batches; FULL syncs the WAL at every commit.
 	s.wdb, err = sql.Open("sqlite3", dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
 		"_busy_timeout": {"10000"},
-		"_synchronous":  {"NORMAL"},
+		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"},
 		"_cache_size":   {"-65536"},
@@ -145,7 +182,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	s.cdb, err = sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"10000"}}))
+	// The checkpointer waits for readers (TRUNCATE) for less time than the
+	// writer waits for it, so a commit queued behind it does not time out.
+	s.cdb, err = sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"5000"}}))
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite checkpointer %q: %w", path, err)
@@ -193,17 +232,17 @@ func pragmas(ctx context.Context, db *sql.DB, stmts ...string) error {
 const checkpointInterval = 250 * time.Millisecond
 
 // checkpointer copies the WAL back into the database after writes, with a
-// connection of its own so that commits never wait for it (PASSIVE
-// checkpoints neither block the writer nor readers).
+// connection of its own so that commits do not wait for it.
 func (s *Store) checkpointer(ctx context.Context) {
+	var nextTruncate time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.dirty:
 		}
-		if _, err := s.cdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
-			s.log.Warn("wal checkpoint", "error", err)
+		if s.checkpoint(ctx, !time.Now().Before(nextTruncate)) {
+			nextTruncate = time.Now().Add(truncateRetry)
 		}
 		select {
 		case <-ctx.Done():
@@ -211,6 +250,57 @@ func (s *Store) checkpointer(ctx context.Context) {
 		case <-time.After(checkpointInterval):
 		}
 	}
+}
+
+// truncateRetry is the least time between a TRUNCATE checkpoint that
+// readers kept from completing and the next one: while one waits, commits
+// wait too, so a reader that stays for long must not stall ingest again and
+// again.
+const truncateRetry = 30 * time.Second
+
+// checkpoint runs a PASSIVE checkpoint, which neither blocks the writer
+// nor readers but cannot copy frames that a reader may still need, nor let
+// the WAL start over while readers use it: with readers always active the
+// WAL would grow without bound. So when the WAL file is over the size limit
+// afterwards (and truncate is set), a TRUNCATE checkpoint follows: it
+// blocks new commits, waits (the connection's busy_timeout, 5 s) for the
+// readers of older snapshots to finish, copies everything and empties the
+// WAL file. It reports whether that TRUNCATE could not complete.
+func (s *Store) checkpoint(ctx context.Context, truncate bool) (busy bool) {
+	if _, err := s.walCheckpoint(ctx, "PASSIVE"); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("wal checkpoint", "mode", "passive", "error", err)
+		}
+		return false
+	}
+	fi, err := os.Stat(s.walPath)
+	if err != nil || fi.Size() <= s.walLimit || !truncate {
+		return false
+	}
+	busy, err = s.walCheckpoint(ctx, "TRUNCATE")
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Warn("wal checkpoint", "mode", "truncate", "wal_bytes", fi.Size(), "error", err)
+		}
+		return true
+	case busy:
+		s.log.Warn("wal over size limit, readers kept the truncate checkpoint from completing",
+			"wal_bytes", fi.Size(), "limit_bytes", s.walLimit, "retry_in", truncateRetry)
+	default:
+		s.log.Info("wal over size limit truncated", "wal_bytes", fi.Size(), "limit_bytes", s.walLimit)
+	}
+	return busy
+}
+
+// walCheckpoint runs PRAGMA wal_checkpoint(mode) and reports whether it
+// could not complete (SQLITE_BUSY: a writer or reader was in the way).
+func (s *Store) walCheckpoint(ctx context.Context, mode string) (busy bool, err error) {
+	var b, frames, done int64
+	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &frames, &done); err != nil {
+		return false, fmt.Errorf("wal checkpoint %s: %w", mode, err)
+	}
+	return b != 0, nil
 }
 
 // wrote tells the checkpointer that the WAL grew.

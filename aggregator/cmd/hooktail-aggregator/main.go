@@ -16,12 +16,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -69,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func load(path string, stderr io.Writer) (*config.Aggregator, error) {
 	cfg, diags := config.LoadAggregator(path)
+	if cfg != nil {
+		diags = append(diags, unsupported(cfg)...)
+	}
 	if len(diags) > 0 {
 		if err := config.WriteDiagnostics(stderr, diags); err != nil {
 			return nil, err
@@ -78,6 +83,23 @@ func load(path string, stderr io.Writer) (*config.Aggregator, error) {
 		return nil, errReported
 	}
 	return cfg, nil
+}
+
+// unsupported reports what the configuration asks for that this version
+// does not do, as errors: silently ignoring it would be worse (SPEC §5.5).
+func unsupported(cfg *config.Aggregator) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, k := range cfg.APIKeys {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unsupported api_key block",
+			Detail: fmt.Sprintf("api_key %q: api_key blocks are not supported by this version yet: keys would be ignored "+
+				"and the data readable by anyone on trusted networks. Remove the api_key blocks; access is then "+
+				"restricted to trusted_networks.", k.Name),
+			Subject: k.DeclRange.Ptr(),
+		})
+	}
+	return diags
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -133,6 +155,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, cfg, logger)
 }
 
+// newGRPCServer returns the ingest gRPC server: large messages, TLS when
+// configured, and a handler panic answered as Internal (and logged with
+// its stack) instead of killing the process.
+func newGRPCServer(tlsConfig *tls.Config, logger *slog.Logger) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(256 << 20),
+		grpc.ChainUnaryInterceptor(ingest.RecoverUnary(logger)),
+	}
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	return grpc.NewServer(opts...)
+}
+
 // serve runs both listeners until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -154,12 +190,18 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) err
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	// Non-nil: an empty trusted_networks trusts nobody (nil would mean
+	// httpapi's loopback default).
+	trusted := cfg.TrustedNetworks
+	if trusted == nil {
+		trusted = []netip.Prefix{}
+	}
 	api, err := httpapi.New(httpapi.Options{
 		Store:           store,
-		TrustedNetworks: cfg.TrustedNetworks,
+		TrustedNetworks: trusted,
 		TrustedProxies:  cfg.TrustedProxies,
 		Logger:          logger,
-		Ready:           func() error { return store.Ping(context.Background()) },
+		Ready:           store.Ping,
 	})
 	if err != nil {
 		return err
@@ -178,16 +220,11 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) err
 		httpLn.Close()
 		return fmt.Errorf("listen grpc on %s: %w", cfg.Listen.GRPC, err)
 	}
-	var grpcOpts []grpc.ServerOption
-	grpcOpts = append(grpcOpts, grpc.MaxRecvMsgSize(256<<20))
-	if tlsConfig != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
-	}
-	grpcSrv := grpc.NewServer(grpcOpts...)
+	grpcSrv := newGRPCServer(tlsConfig, logger)
 	ingest.New(ingest.Options{
 		Store:           store,
 		Tokens:          cfg.IngestTokens,
-		TrustedNetworks: cfg.TrustedNetworks,
+		TrustedNetworks: trusted,
 		Logger:          logger,
 	}).Register(grpcSrv)
 

@@ -20,7 +20,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/hooktail/hooktail/config"
 	hooktailv1 "github.com/hooktail/hooktail/proto/hooktail/v1"
@@ -81,6 +83,11 @@ func TestValidateBadConfig(t *testing.T) {
 			body: "trusted_networks = [\"not-a-cidr\"]\n",
 			want: `:1:\d+: error: `,
 		},
+		"api_key block": {
+			body: "data_dir = \"/tmp/x\"\n\napi_key \"ci\" {\n  token = \"t0ken\"\n}\n",
+			want: `:3:1: error: Unsupported api_key block; api_key "ci": api_key blocks are not supported by this version yet: ` +
+				`keys would be ignored and the data readable by anyone on trusted networks\.`,
+		},
 	}
 	for name, tc := range testCases {
 		t.Run(name, func(t *testing.T) {
@@ -110,6 +117,39 @@ func TestRunBadConfig(t *testing.T) {
 	}
 	if !strings.Contains(stderr, path+":1:") {
 		t.Errorf("stderr = %q, want the diagnostic at %s:1:…", stderr, path)
+	}
+}
+
+// TestRunRefusesAPIKeys checks that the aggregator does not start with
+// api_key blocks, which it would otherwise silently ignore, and names every
+// block at its file:line.
+func TestRunRefusesAPIKeys(t *testing.T) {
+	t.Parallel()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	path := writeConfig(t, "keys.hcl", fmt.Sprintf(`data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+api_key "viewer" {
+  token = "a"
+}
+api_key "owner" {
+  token = "b"
+  role  = "owner"
+}
+`, dataDir))
+	code, _, stderr := runCmd("-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{path + `:6:1: error: Unsupported api_key block; api_key "viewer"`, path + `:9:1: error: Unsupported api_key block; api_key "owner"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr = %q, want a line starting %q", stderr, want)
+		}
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("data_dir %s: %v, want nothing created before the refusal", dataDir, err)
 	}
 }
 
@@ -313,6 +353,125 @@ trusted_networks = ["127.0.0.0/8"]
 			continue
 		}
 		ln.Close()
+	}
+}
+
+// TestServeDataRoutesTrustLoopbackByDefault checks the access of SPEC §5.5
+// as wired by serve: without trusted_networks (config's default) loopback
+// may read every data route, the probes are open, and the request's
+// context reaches the readiness probe.
+func TestServeDataRoutesTrustLoopbackByDefault(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	httpAddr, _, _, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+`, t.TempDir()))
+	for path, want := range map[string]int{
+		"/healthz":                       http.StatusOK,
+		"/readyz":                        http.StatusOK,
+		"/logs/api/entries":              http.StatusOK,
+		"/logs/api/workflow-steps/nope":  http.StatusNotFound,
+		"/logs/api/step-logs/nope/clone": http.StatusNotFound,
+	} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s from loopback: status %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve() = %v", err)
+	}
+}
+
+// TestServeDataRoutesUntrusted checks that serve passes trusted_networks to
+// the HTTP API: a data route refuses loopback when it is not listed, while
+// the probes stay open.
+func TestServeDataRoutesUntrusted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	httpAddr, _, _, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+trusted_networks = []
+`, t.TempDir()))
+	for path, want := range map[string]int{
+		"/healthz":          http.StatusOK,
+		"/readyz":           http.StatusOK,
+		"/logs/api/entries": http.StatusForbidden,
+	} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve() = %v", err)
+	}
+}
+
+// panicIngest is an ingest service whose handler panics.
+type panicIngest struct {
+	hooktailv1.UnimplementedIngestServer
+}
+
+func (panicIngest) Push(context.Context, *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
+	var m map[string]int
+	m["boom"]++ // a nil map: a bug in a handler
+	return nil, nil
+}
+
+// TestGRPCServerRecoversPanics checks that a handler panic answers Internal
+// and is logged with its stack instead of killing the process.
+func TestGRPCServerRecoversPanics(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	g := newGRPCServer(nil, slog.New(slog.NewJSONHandler(logs, nil)))
+	hooktailv1.RegisterIngestServer(g, panicIngest{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	defer g.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := hooktailv1.NewIngestClient(conn)
+	for range 2 { // the server survives the first
+		_, err = client.Push(t.Context(), &hooktailv1.PushRequest{})
+		if got, want := status.Code(err), codes.Internal; got != want {
+			t.Fatalf("Push() code = %v (%v), want %v", got, err, want)
+		}
+	}
+	rec, ok := logRecord(logs.String(), "panic serving grpc call")
+	if !ok {
+		t.Fatalf("no panic log; logs:\n%s", logs)
+	}
+	if stack, _ := rec["stack"].(string); !strings.Contains(stack, "panicIngest.Push") {
+		t.Errorf("logged stack %q does not name the panicking handler", stack)
 	}
 }
 
