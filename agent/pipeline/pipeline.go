@@ -218,10 +218,7 @@ func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logge
 			slots <- struct{}{}
 			id++
 			p := &push{id: id, batch: batch, done: make(chan error, 1)}
-			go func() {
-				_, err := opts.Pusher.Push(pushCtx, p.id, p.batch)
-				p.done <- err
-			}()
+			go func() { p.done <- pushBatch(pushCtx, opts.Pusher, p.id, p.batch, logger) }()
 			inflight <- p
 		}
 	}()
@@ -267,6 +264,34 @@ func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logge
 				opts.Checkpoints.Commit(e.File, e.Source, e.Path, e.End)
 			}
 			dirty = true
+		}
+	}
+}
+
+// pushBatch pushes one batch. An entry the aggregator says it can never
+// store is sent again raw, flagged parse_error; if even that is refused it
+// is left out, logged: one poisoned record must not stall its source.
+func pushBatch(ctx context.Context, pusher Pusher, id uint64, batch []agent.Entry, logger *slog.Logger) error {
+	for {
+		_, err := pusher.Push(ctx, id, batch)
+		var rej *ship.RejectedError
+		if !errors.As(err, &rej) {
+			return err
+		}
+		e := &batch[rej.Index]
+		if e.Parsed.ParseError && e.Parsed.Completion == nil && len(e.Parsed.Details) == 0 {
+			logger.Error("aggregator rejected an entry even raw; it is left out",
+				"source", e.Source, "file", e.Path, "offset", e.Offset, "error", err)
+			batch = append(batch[:rej.Index:rej.Index], batch[rej.Index+1:]...)
+			continue
+		}
+		logger.Warn("aggregator rejected an entry; sending it raw",
+			"source", e.Source, "file", e.Path, "offset", e.Offset, "error", err)
+		e.Parsed = plugins.Entry{
+			TimestampRaw: e.Parsed.TimestampRaw,
+			Message:      e.Parsed.Message,
+			ParseError:   true,
+			Truncated:    e.Parsed.Truncated,
 		}
 	}
 }

@@ -1129,3 +1129,51 @@ func TestRunCommitsInBatchOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRejectedEntry checks that an entry the aggregator can never store
+// is sent raw, and left out if even that is refused, without stalling.
+func TestRunRejectedEntry(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		rejectRaw bool
+		want      int
+	}{
+		"sent raw": {rejectRaw: false, want: 3},
+		"left out": {rejectRaw: true, want: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x.log")
+			writeFile(t, path, "R1 INFO a\nR2 ERROR poison\nR3 INFO c\n")
+			pusher := &fakePusher{PushFunc: func(_ context.Context, _ uint64, entries []agent.Entry) error {
+				for i, e := range entries {
+					if strings.Contains(e.Parsed.Message, "poison") && (!e.Parsed.ParseError || tc.rejectRaw) {
+						return &ship.RejectedError{Index: i, Err: errors.New("never storable")}
+					}
+				}
+				return nil
+			}}
+			cps := &fakeCheckpoints{}
+			r := start(t, pipeline.Options{
+				Sources:      []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: tailOptions(dir)}},
+				Pusher:       pusher,
+				Checkpoints:  cps,
+				BatchMaxWait: time.Millisecond,
+			})
+			waitFor(t, "final checkpoint", func() bool { return cps.last()[path] == 36 })
+			if err := r.stop(t); err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			got := pusher.entries()
+			if len(got) != tc.want {
+				t.Fatalf("shipped %d entries, want %d", len(got), tc.want)
+			}
+			if !tc.rejectRaw {
+				if e := got[1].Parsed; !e.ParseError || e.Level != "" || e.Message != "R2 ERROR poison" {
+					t.Errorf("rejected entry shipped as %+v, want it raw", e)
+				}
+			}
+		})
+	}
+}

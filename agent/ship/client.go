@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/hooktail/hooktail/agent"
@@ -126,10 +128,14 @@ func (c *Client) Push(ctx context.Context, batchID uint64, entries []agent.Entry
 	var lastLog time.Time
 	for attempt, target := 1, 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-		resp, err := c.stubs[target].Push(callCtx, req)
+		var trailer metadata.MD
+		resp, err := c.stubs[target].Push(callCtx, req, grpc.Trailer(&trailer))
 		cancel()
 		if err == nil {
 			return Ack{Stored: int(resp.GetStored()), Duplicates: int(resp.GetDuplicates()), Attempts: attempt}, nil
+		}
+		if rej := rejected(err, trailer, len(entries)); rej != nil {
+			return Ack{}, rej
 		}
 		if ctx.Err() != nil {
 			return Ack{}, fmt.Errorf("push batch %d: %w", batchID, ctx.Err())
@@ -158,6 +164,38 @@ func (c *Client) Push(ctx context.Context, batchID uint64, entries []agent.Entry
 		}
 		backoff = min(backoff*2, c.opts.BackoffMax)
 	}
+}
+
+// RejectedError is the aggregator's word that one entry of a batch can
+// never be stored: retrying the same batch cannot help. The caller sends
+// the batch again with that entry changed or left out.
+type RejectedError struct {
+	// Index of the entry in the batch.
+	Index int
+	Err   error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("aggregator rejected entry %d of the batch: %v", e.Index, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// rejected returns a RejectedError when err is an InvalidArgument naming
+// the entry at fault; other errors are retried.
+func rejected(err error, trailer metadata.MD, n int) *RejectedError {
+	if status.Code(err) != codes.InvalidArgument {
+		return nil
+	}
+	v := trailer.Get(hooktailv1.InvalidEntryTrailer)
+	if len(v) != 1 {
+		return nil
+	}
+	i, perr := strconv.Atoi(v[0])
+	if perr != nil || i < 0 || i >= n {
+		return nil
+	}
+	return &RejectedError{Index: i, Err: err}
 }
 
 type bearer struct {

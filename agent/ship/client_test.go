@@ -357,3 +357,42 @@ func TestPushConcurrent(t *testing.T) {
 		t.Errorf("server saw %d pushes, want 8", len(reqs))
 	}
 }
+
+// TestPushRejected checks that an InvalidArgument naming an entry in its
+// trailer ends the push at once with a RejectedError, and that one without
+// a usable index is retried like any other failure.
+func TestPushRejected(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		trailer   string
+		wantIndex int // -1: retried, then acked
+	}{
+		"named":        {trailer: "1", wantIndex: 1},
+		"no trailer":   {trailer: "", wantIndex: -1},
+		"out of range": {trailer: "7", wantIndex: -1},
+		"not a number": {trailer: "x", wantIndex: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeIngest{PushFunc: func(ctx context.Context, n int, req *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
+				if n > 1 {
+					return &hooktailv1.PushResponse{BatchId: req.GetBatchId()}, nil
+				}
+				if tc.trailer != "" {
+					grpc.SetTrailer(ctx, metadata.Pairs(hooktailv1.InvalidEntryTrailer, tc.trailer))
+				}
+				return nil, status.Error(codes.InvalidArgument, "entry can never be stored")
+			}}
+			c := newClient(t, ship.Options{Addresses: []string{serve(t, f)}, BackoffMin: time.Millisecond})
+			entries := append(testEntries(), testEntries()...)
+			_, err := c.Push(t.Context(), 1, entries)
+			var rej *ship.RejectedError
+			switch {
+			case tc.wantIndex >= 0 && (!errors.As(err, &rej) || rej.Index != tc.wantIndex):
+				t.Errorf("Push() = %v, want a RejectedError for entry %d", err, tc.wantIndex)
+			case tc.wantIndex < 0 && err != nil:
+				t.Errorf("Push() = %v, want a retry and an ack", err)
+			}
+		})
+	}
+}

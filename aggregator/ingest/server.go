@@ -110,7 +110,7 @@ func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hookta
 // InvalidEntryTrailer is the trailer key of an InvalidArgument answer to
 // Push that names the entry at fault: its index in PushRequest.entries, in
 // decimal. Absent when the store could not tell which entry it was.
-const InvalidEntryTrailer = "hooktail-invalid-entry"
+const InvalidEntryTrailer = hooktailv1.InvalidEntryTrailer
 
 // invalidEntry is the answer to a batch the store can never accept: a
 // non-retryable InvalidArgument whose message names the entry (and which
