@@ -152,6 +152,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; a second one, with the
+	// default handling restored, ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	return serve(ctx, cfg, logger)
 }
 
