@@ -67,6 +67,7 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 		return aggregator.IngestResult{}, fmt.Errorf("commit ingest batch: %w", err)
 	}
 	s.wrote()
+	s.truncateWALLocked()
 	// Only committed ids may enter the caches.
 	maps.Copy(s.sources, w.newSources)
 	maps.Copy(s.files, w.newFiles)

@@ -184,7 +184,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	// The checkpointer waits for readers (TRUNCATE) for less time than the
 	// writer waits for it, so a commit queued behind it does not time out.
-	s.cdb, err = sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"5000"}}))
+	s.cdb, err = sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"1000"}}))
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite checkpointer %q: %w", path, err)
@@ -235,14 +235,21 @@ const checkpointInterval = 250 * time.Millisecond
 // connection of its own so that commits do not wait for it.
 func (s *Store) checkpointer(ctx context.Context) {
 	var nextTruncate time.Time
+	// retry fires when a TRUNCATE was kept from completing: the WAL must
+	// shrink even if no write comes after (ingest stopped).
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.dirty:
+		case <-retry.C:
 		}
 		if s.checkpoint(ctx, !time.Now().Before(nextTruncate)) {
 			nextTruncate = time.Now().Add(truncateRetry)
+			retry.Reset(truncateRetry)
 		}
 		select {
 		case <-ctx.Done():
@@ -256,7 +263,7 @@ func (s *Store) checkpointer(ctx context.Context) {
 // readers kept from completing and the next one: while one waits, commits
 // wait too, so a reader that stays for long must not stall ingest again and
 // again.
-const truncateRetry = 30 * time.Second
+const truncateRetry = 5 * time.Second
 
 // checkpoint runs a PASSIVE checkpoint, which neither blocks the writer
 // nor readers but cannot copy frames that a reader may still need, nor let
@@ -304,6 +311,29 @@ func (s *Store) walCheckpoint(ctx context.Context, mode string) (busy bool, err 
 }
 
 // wrote tells the checkpointer that the WAL grew.
+// truncateWALLocked checkpoints and truncates the WAL from the writer's own
+// connection, between two batches, once it is over the size limit. The
+// background checkpointer cannot: under sustained ingest the writer takes
+// the lock again before its TRUNCATE gets it, and the WAL (every page a
+// batch touched, 8 KiB each) grew by hundreds of MiB. Here only readers can
+// delay it, for at most the writer's busy timeout. s.mu must be held.
+func (s *Store) truncateWALLocked() {
+	fi, err := os.Stat(s.walPath)
+	if err != nil || fi.Size() <= s.walLimit {
+		return
+	}
+	var busy, frames, done int
+	err = s.wdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done)
+	switch {
+	case err != nil:
+		s.log.Warn("wal checkpoint", "mode", "truncate", "wal_bytes", fi.Size(), "error", err)
+	case busy != 0:
+		s.log.Debug("wal truncate kept waiting by readers", "wal_bytes", fi.Size())
+	default:
+		s.log.Debug("wal truncated", "wal_bytes", fi.Size(), "frames", frames)
+	}
+}
+
 func (s *Store) wrote() {
 	select {
 	case s.dirty <- struct{}{}:
