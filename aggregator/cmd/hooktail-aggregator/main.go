@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -127,6 +128,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the aggregator stops (for performance work)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage:\n  hooktail-aggregator -config PATH\n  hooktail-aggregator validate -config PATH\n  hooktail-aggregator -version\n\nflags:\n")
 		fs.PrintDefaults()
@@ -149,6 +151,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	cfg, err := load(*configPath, stderr)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
