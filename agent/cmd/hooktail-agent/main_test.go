@@ -72,6 +72,11 @@ func TestValidate(t *testing.T) {
 			wantCode: 1,
 			want:     []string{"agent.hcl:3:", "at most 67108864"},
 		},
+		"plugin and metrics blocks warn": {
+			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n}\nplugin \"p\" {\n  command = \"/bin/true\"\n}\nmetrics {\n  listen = \"127.0.0.1:7402\"\n}\n",
+			wantCode: 0,
+			want:     []string{"agent.hcl:4:1: warning: Plugin not run", "agent.hcl:7:1: warning: Metrics not served", "valid (1 sources)"},
+		},
 		"bad glob": {
 			config:   "source \"a\" {\n  paths = [\"/x/[.log\"]\n}\n",
 			wantCode: 1,

@@ -67,6 +67,16 @@ func load(path string, stderr io.Writer) (*config.Agent, error) {
 // parser_config; problems point at the source block's lines.
 func checkParsers(ctx context.Context, cfg *config.Agent) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	for _, p := range cfg.Plugins {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plugin not run",
+			Detail:  fmt.Sprintf("plugin %q: out-of-process parser plugins are not supported by this version yet; the block is checked but its command is never started", p.Name),
+			Subject: rangePtr(p.DeclRange)})
+	}
+	if cfg.Metrics != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Metrics not served",
+			Detail:  fmt.Sprintf("metrics { listen = %q }: this version serves no metrics endpoint yet", cfg.Metrics.Listen),
+			Subject: rangePtr(cfg.Metrics.DeclRange)})
+	}
 	for i := range cfg.Sources {
 		src := &cfg.Sources[i]
 		p, err := newParser(cfg, src)
