@@ -39,7 +39,7 @@ import (
 // Defaults for zero Options fields.
 const (
 	DefaultRescanInterval = 10 * time.Second
-	DefaultIdleFlush      = time.Second
+	DefaultIdleFlush      = 250 * time.Millisecond
 	DefaultDrainIdle      = 5 * time.Second
 	DefaultPollInterval   = 250 * time.Millisecond
 	DefaultMaxRecordBytes = 1 << 20
@@ -78,7 +78,9 @@ type Options struct {
 	// RescanInterval is the period of the full rescan (default 10s).
 	RescanInterval time.Duration
 	// IdleFlush is how long a file must be quiet at EOF before its open
-	// record is emitted (default 1s).
+	// record is emitted (default 250ms). It bounds how late the last record
+	// of a quiet file is shipped; a logger writes a whole record, traceback
+	// included, in one write, so waiting longer only adds latency.
 	IdleFlush time.Duration
 	// DrainIdle is how long a file found under no matched path must be
 	// quiet at EOF before it is given up and closed (default 5s).
