@@ -15,6 +15,7 @@ import (
 	"github.com/hooktail/hooktail/agent/pipeline"
 	"github.com/hooktail/hooktail/agent/redact"
 	"github.com/hooktail/hooktail/agent/tail"
+	"github.com/hooktail/hooktail/config"
 	"github.com/hooktail/hooktail/plugins"
 )
 
@@ -26,11 +27,11 @@ func cmdParse(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
 	sourceName := fs.String("source", "", "the source `NAME` whose parser and settings to use")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return config.ErrUsage
 	}
 	if *configPath == "" || *sourceName == "" || fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "usage: hooktail-agent parse -config PATH -source NAME [FILE]")
-		return errUsage
+		return config.ErrUsage
 	}
 	cfg, err := load(*configPath, stderr)
 	if err != nil {

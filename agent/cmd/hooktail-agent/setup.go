@@ -31,11 +31,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return config.ErrUsage
 	}
 	if *configPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: hooktail-agent validate -config PATH")
-		return errUsage
+		return config.ErrUsage
 	}
 	cfg, err := load(*configPath, stderr)
 	if err != nil {

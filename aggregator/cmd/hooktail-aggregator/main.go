@@ -18,10 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -42,7 +39,6 @@ var version = "dev"
 const DatabaseFile = "hooktail.db"
 
 var (
-	errUsage    = errors.New("usage")
 	errReported = errors.New("reported")
 )
 
@@ -60,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, config.ErrUsage):
 		return 2
 	default:
 		if !errors.Is(err, errReported) {
@@ -108,11 +104,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return config.ErrUsage
 	}
 	if *configPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: hooktail-aggregator validate -config PATH")
-		return errUsage
+		return config.ErrUsage
 	}
 	if _, err := load(*configPath, stderr); err != nil {
 		return err
@@ -122,56 +118,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("hooktail-aggregator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration `PATH`: an .hcl file or a directory of them")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the aggregator stops (for performance work)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage:\n  hooktail-aggregator -config PATH\n  hooktail-aggregator validate -config PATH\n  hooktail-aggregator -version\n\nflags:\n")
-		fs.PrintDefaults()
+	cmd := &config.RunCommand{
+		Name:    "hooktail-aggregator",
+		Version: version,
+		Usage:   "  hooktail-aggregator -config PATH\n  hooktail-aggregator validate -config PATH\n  hooktail-aggregator -version\n",
+		Run: func(ctx context.Context, path string, logger *slog.Logger) error {
+			cfg, err := load(path, stderr)
+			if err != nil {
+				return err
+			}
+			return serve(ctx, cfg, logger)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "hooktail-aggregator", version)
-		return nil
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	logger, err := config.NewLogger(stderr, *logLevel, *logFormat)
-	if err != nil {
-		return err
-	}
-	cfg, err := load(*configPath, stderr)
-	if err != nil {
-		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("create CPU profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first signal starts a graceful shutdown; a second one, with the
-	// default handling restored, ends the process at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	return serve(ctx, cfg, logger)
+	return cmd.Main(args, stdout, stderr)
 }
 
 // newGRPCServer returns the ingest gRPC server: large messages, TLS when
