@@ -136,10 +136,21 @@ func (h *harness) waitFor(what string, cond func([]agent.Record) bool) []agent.R
 
 // waitData waits for at least len(want) records; want documents what they
 // are expected to be, the caller checks content where it matters.
+// waitData waits for the records to be exactly want, in order.
 func (h *harness) waitData(want ...string) []agent.Record {
 	h.t.Helper()
-	return h.waitFor(fmt.Sprintf("%d records", len(want)), func(rs []agent.Record) bool {
-		return len(rs) >= len(want)
+	rs := h.waitCount(len(want))
+	if diff := cmp.Diff(want, dataList(rs)); diff != "" {
+		h.t.Fatalf("records (-want +got):\n%s", diff)
+	}
+	return rs
+}
+
+// waitCount waits for at least n records.
+func (h *harness) waitCount(n int) []agent.Record {
+	h.t.Helper()
+	return h.waitFor(fmt.Sprintf("%d records", n), func(rs []agent.Record) bool {
+		return len(rs) >= n
 	})
 }
 
@@ -204,9 +215,9 @@ func TestAppendAndMultiLine(t *testing.T) {
 	write(t, f, "  trace b\n2026 c\n")
 	// A partial line is held back until it is complete.
 	write(t, f, "2026 d partial")
-	rs := h.waitData("", "", "", "")
+	h.waitCount(4)
 	write(t, f, " done\n")
-	rs = h.waitFor("5 records", func(rs []agent.Record) bool { return len(rs) >= 5 })
+	rs := h.waitFor("5 records", func(rs []agent.Record) bool { return len(rs) >= 5 })
 	got := dataList(rs)
 	// "2026 b" was flushed when idle before its trace line arrived; the
 	// late trace line forms a record of its own, nothing is lost.
@@ -286,7 +297,7 @@ func TestRenameRotation(t *testing.T) {
 	}
 	defer w2.Close()
 	h := start(t, testOptions(dir, "*.log"))
-	h.waitData("", "")
+	h.waitCount(2)
 
 	if err := os.Rename(x, x+".1"); err != nil {
 		t.Fatal(err)
@@ -397,7 +408,7 @@ func TestGlobMatchesRotatedNames(t *testing.T) {
 	opts := testOptions(dir, "x.log*")
 	opts.Exclude = []string{filepath.Join(dir, "*.gz")}
 	h := start(t, opts)
-	h.waitData("", "")
+	h.waitCount(2)
 	create(t, filepath.Join(dir, "x.log.3.gz"), "2026 excluded\n")
 	if err := os.Rename(x, x+".1"); err != nil {
 		t.Fatal(err)
@@ -439,7 +450,7 @@ func TestCopyTruncate(t *testing.T) {
 	x := filepath.Join(dir, "x.log")
 	f := create(t, x, "2026 before 1\n2026 before 2\n")
 	h := start(t, testOptions(dir, "*.log"))
-	rs := h.waitData("", "")
+	rs := h.waitCount(2)
 	oldID := rs[0].File
 	if err := f.Truncate(0); err != nil {
 		t.Fatal(err)
@@ -493,7 +504,7 @@ func TestDirectoryCreatedAfterStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := create(t, filepath.Join(sub, "x.log"), "2026 one\n")
-	h.waitData("")
+	h.waitCount(1)
 	write(t, f, "2026 two\n")
 	rs := h.waitFor("2 records", func(rs []agent.Record) bool { return len(rs) >= 2 })
 	if diff := cmp.Diff([]string{"2026 one", "2026 two"}, dataList(rs)); diff != "" {
@@ -509,7 +520,7 @@ func TestStartAtEnd(t *testing.T) {
 	h := start(t, opts)
 	waitStat(t, h, "the file to be opened", func(s tail.Stats) bool { return s.FilesOpen == 1 })
 	write(t, old, "2026 live 1\n")
-	h.waitData("")
+	h.waitCount(1)
 	// A file that appears after startup is read from its beginning.
 	create(t, filepath.Join(dir, "new.log"), "2026 new 1\n")
 	rs := h.waitFor("2 records", func(rs []agent.Record) bool { return len(rs) >= 2 })
@@ -534,7 +545,7 @@ func TestUnreadableFileDoesNotStopOthers(t *testing.T) {
 	}
 	create(t, filepath.Join(dir, "good.log"), "2026 fine\n")
 	h := start(t, testOptions(dir, "*.log"))
-	rs := h.waitData("")
+	rs := h.waitCount(1)
 	if string(rs[0].Data) != "2026 fine" {
 		t.Fatalf("records %s", dataList(rs))
 	}

@@ -98,7 +98,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds(), cpu.Seconds()*1e6/float64(records), rss>>20)
 
 	// (b) File → queryable through the real aggregator.
-	c := startClusterWith(t, sourceCfg)
+	c := startCluster(t, sourceCfg)
 	start = time.Now()
 	// Poll once a second: an exact count of a million rows is work for the
 	// aggregator, and it would be measured too.
@@ -150,10 +150,6 @@ func TestBenchEndToEnd(t *testing.T) {
 			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond), records)
 	}
 }
-
-// startClusterWith is startCluster for benchmarks (same thing; named for
-// the reader).
-func startClusterWith(t *testing.T, sources string) *cluster { return startCluster(t, sources) }
 
 type countingIngest struct {
 	hooktailv1.UnimplementedIngestServer
