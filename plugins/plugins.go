@@ -136,6 +136,12 @@ type Description struct {
 	// StartPattern is an RE2 pattern that a record's first line matches.
 	// Empty means every line is a record of its own.
 	StartPattern string
+	// LinePerRecordFiles are base-name globs (path.Match syntax, e.g.
+	// "webhooks_*.json") of files in which every line is one record, JSON
+	// lines typically, whatever StartPattern says. A source may tail such
+	// files next to multi-line text logs, and a line of JSON inside a
+	// traceback must never start a record of the text log.
+	LinePerRecordFiles []string
 }
 
 // Severity of a Diagnostic.

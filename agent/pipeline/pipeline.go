@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -34,7 +36,7 @@ type Checkpoints interface {
 
 // Source is one configured source: what to tail and how to parse it.
 type Source struct {
-	// Tail configures discovery and framing. Source, IsStart and Positions
+	// Tail configures discovery and framing. Source, StartRuleFor and Positions
 	// are filled by the pipeline.
 	Tail     tail.Options
 	Name     string
@@ -119,7 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		topts := src.Tail
 		topts.Source = src.Name
-		topts.IsStart = isStart
+		topts.StartRuleFor = isStart
 		topts.Positions = opts.Checkpoints
 		if topts.Logger == nil {
 			topts.Logger = logger
@@ -156,24 +158,41 @@ func Run(ctx context.Context, opts Options) error {
 	return shipLoop(ctx, cancel, &opts, logger, batches)
 }
 
-// StartRule returns the parser's record start test: its own byte scanner
-// if it has one, else its start pattern.
-func StartRule(ctx context.Context, p plugins.Parser) (func([]byte) bool, error) {
-	if rs, ok := p.(plugins.RecordStarter); ok {
-		return rs.IsRecordStart, nil
-	}
+// StartRule returns the parser's record start test for a file, chosen by
+// the file's path when it is opened: every line starts a record in a file
+// whose base name matches the parser's LinePerRecordFiles; elsewhere the
+// parser's own byte scanner decides if it has one, else its start pattern.
+// A nil test means every line starts a record.
+func StartRule(ctx context.Context, p plugins.Parser) (func(path string) func([]byte) bool, error) {
 	desc, err := p.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe parser: %w", err)
 	}
-	if desc.StartPattern == "" {
-		return nil, nil
+	for _, glob := range desc.LinePerRecordFiles {
+		if _, err := path.Match(glob, ""); err != nil {
+			return nil, fmt.Errorf("parser %q: line-per-record file glob %q: %w", desc.Name, glob, err)
+		}
 	}
-	re, err := regexp.Compile(desc.StartPattern)
-	if err != nil {
-		return nil, fmt.Errorf("compile start pattern of parser %q: %w", desc.Name, err)
+	var text func([]byte) bool
+	if rs, ok := p.(plugins.RecordStarter); ok {
+		text = rs.IsRecordStart
+	} else if desc.StartPattern != "" {
+		re, err := regexp.Compile(desc.StartPattern)
+		if err != nil {
+			return nil, fmt.Errorf("compile start pattern of parser %q: %w", desc.Name, err)
+		}
+		text = re.Match
 	}
-	return re.Match, nil
+	globs := desc.LinePerRecordFiles
+	return func(file string) func([]byte) bool {
+		base := filepath.Base(file)
+		for _, glob := range globs {
+			if ok, _ := path.Match(glob, base); ok {
+				return nil
+			}
+		}
+		return text
+	}, nil
 }
 
 // shipLoop pushes batches in order and advances checkpoints on each ack.

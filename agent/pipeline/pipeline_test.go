@@ -799,15 +799,33 @@ func TestStartRule(t *testing.T) {
 		parser  plugins.Parser
 		wantErr bool
 		wantNil bool
+		// file is the path the rule is asked for (default /logs/x.log).
+		file string
 		// starts and not are lines the rule must accept and reject.
 		starts, not []string
 	}{
 		"record starter preferred": {
 			parser: &starterParser{fakeParser{DescribeFunc: func(context.Context) (plugins.Description, error) {
-				return plugins.Description{}, errors.New("Describe must not be called")
+				return plugins.Description{Name: "s", StartPattern: "^R"}, nil
 			}}},
 			starts: []string{"S1 x", "S"},
 			not:    []string{"R1 x", " S"},
+		},
+		"line per record files": {
+			parser: describe(plugins.Description{Name: "p", StartPattern: `^S`, LinePerRecordFiles: []string{"webhooks_*.json"}}, nil),
+			file:   "/logs/webhooks_2026-07-31.json",
+			// In a JSON lines file every line is a record: the rule is nil.
+			wantNil: true,
+		},
+		"line per record files elsewhere": {
+			parser: describe(plugins.Description{Name: "p", StartPattern: `^S`, LinePerRecordFiles: []string{"webhooks_*.json"}}, nil),
+			file:   "/logs/webhooks_2026-07-31.json.log",
+			starts: []string{"S1"},
+			not:    []string{`{"type": "log_entry"}`},
+		},
+		"bad line per record glob": {
+			parser:  describe(plugins.Description{Name: "p", LinePerRecordFiles: []string{"["}}, nil),
+			wantErr: true,
 		},
 		"start pattern": {
 			parser: describe(plugins.Description{Name: "p", StartPattern: `^\d{4}-\d{2}-\d{2} `}, nil),
@@ -830,7 +848,7 @@ func TestStartRule(t *testing.T) {
 	for name, tc := range testCases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			rule, err := pipeline.StartRule(t.Context(), tc.parser)
+			ruleFor, err := pipeline.StartRule(t.Context(), tc.parser)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("StartRule() = nil error, want one")
@@ -840,6 +858,11 @@ func TestStartRule(t *testing.T) {
 			if err != nil {
 				t.Fatalf("StartRule() = %v", err)
 			}
+			file := tc.file
+			if file == "" {
+				file = "/logs/x.log"
+			}
+			rule := ruleFor(file)
 			if got := rule == nil; got != tc.wantNil {
 				t.Fatalf("StartRule() nil = %v, want %v", got, tc.wantNil)
 			}

@@ -55,6 +55,10 @@ type fileTailer struct {
 }
 
 func newFileTailer(t *Tailer, out chan<- []agent.Record, f *os.File, key inode, path string, endOff int64) *fileTailer {
+	isStart := t.opts.IsStart
+	if t.opts.StartRuleFor != nil {
+		isStart = t.opts.StartRuleFor(path)
+	}
 	return &fileTailer{
 		t:         t,
 		out:       out,
@@ -65,7 +69,7 @@ func newFileTailer(t *Tailer, out chan<- []agent.Record, f *os.File, key inode, 
 		path:      path,
 		reachable: true,
 		endOff:    endOff,
-		fr:        newFramer(t.opts.IsStart, t.opts.MaxRecordBytes),
+		fr:        newFramer(isStart, t.opts.MaxRecordBytes),
 		lastData:  time.Now(),
 	}
 }

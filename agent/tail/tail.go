@@ -69,6 +69,11 @@ type Options struct {
 	// Nil: every line does. A line longer than ReadBufferSize is judged by
 	// its first ReadBufferSize bytes. It is called from several goroutines.
 	IsStart func(line []byte) bool
+	// StartRuleFor, if set, replaces IsStart: it gives the start rule of a
+	// file from the path the file is found under (nil: every line starts a
+	// record), so that one source may tail multi-line text logs and JSON
+	// lines side by side.
+	StartRuleFor func(path string) func(line []byte) bool
 	// MaxRecordBytes caps Record.Data; longer records are cut (at a UTF-8
 	// rune boundary, at most 3 bytes earlier) and flagged Truncated, the
 	// rest of their bytes skipped. Zero means DefaultMaxRecordBytes.

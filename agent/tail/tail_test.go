@@ -608,3 +608,33 @@ func BenchmarkTail(b *testing.B) {
 	}
 	b.ReportMetric(float64(records)/time.Since(begin).Seconds(), "records/s")
 }
+
+// TestStartRuleFor frames each file with the rule its path gets: a JSON
+// line inside a text log's record continues it, while in a JSON lines file
+// every line is a record of its own.
+func TestStartRuleFor(t *testing.T) {
+	dir := t.TempDir()
+	create(t, filepath.Join(dir, "x.log"), "2026 a\n{\"in\": \"traceback\"}\n2026 b\n")
+	create(t, filepath.Join(dir, "w.json"), "{\"n\": 1}\n  {\"n\": 2}\n")
+	opts := testOptions(dir, "*")
+	text := opts.IsStart
+	opts.StartRuleFor = func(path string) func([]byte) bool {
+		if filepath.Ext(path) == ".json" {
+			return nil
+		}
+		return text
+	}
+	h := start(t, opts)
+	rs := h.waitCount(4)
+	got := map[string][]string{}
+	for _, r := range rs {
+		got[filepath.Base(r.Path)] = append(got[filepath.Base(r.Path)], string(r.Data))
+	}
+	want := map[string][]string{
+		"x.log":  {"2026 a\n{\"in\": \"traceback\"}", "2026 b"},
+		"w.json": {`{"n": 1}`, `  {"n": 2}`},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("records by file (-want +got):\n%s", diff)
+	}
+}

@@ -74,7 +74,7 @@ func cmdParse(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// The same parse, truncation marks and redaction as the pipeline: the
 	// dry run shows what would be shipped.
 	parser := &pipeline.Parser{Source: src.Name, Parser: p, Location: src.Location, Redactor: redact.New(cfg.Redact.Patterns)}
-	return tail.FrameReader(in, tail.FrameOptions{IsStart: isStart, MaxRecordBytes: src.MaxRecordBytes}, func(records []agent.Record) error {
+	return tail.FrameReader(in, tail.FrameOptions{IsStart: isStart(path), MaxRecordBytes: src.MaxRecordBytes}, func(records []agent.Record) error {
 		for i := range records {
 			records[i].Path = path
 		}

@@ -62,9 +62,12 @@ type DescribeResponse struct {
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	ProtocolVersion uint32                 `protobuf:"varint,2,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// RE2 pattern a record's first line matches; empty: every line is a record.
-	StartPattern  string `protobuf:"bytes,3,opt,name=start_pattern,json=startPattern,proto3" json:"start_pattern,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StartPattern string `protobuf:"bytes,3,opt,name=start_pattern,json=startPattern,proto3" json:"start_pattern,omitempty"`
+	// Base-name globs (Go path.Match) of files in which every line is one
+	// record (JSON lines), whatever start_pattern says.
+	LinePerRecordFiles []string `protobuf:"bytes,4,rep,name=line_per_record_files,json=linePerRecordFiles,proto3" json:"line_per_record_files,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -116,6 +119,13 @@ func (x *DescribeResponse) GetStartPattern() string {
 		return x.StartPattern
 	}
 	return ""
+}
+
+func (x *DescribeResponse) GetLinePerRecordFiles() []string {
+	if x != nil {
+		return x.LinePerRecordFiles
+	}
+	return nil
 }
 
 type ValidateConfigRequest struct {
@@ -529,11 +539,12 @@ var File_hooktail_v1_parser_proto protoreflect.FileDescriptor
 const file_hooktail_v1_parser_proto_rawDesc = "" +
 	"\n" +
 	"\x18hooktail/v1/parser.proto\x12\vhooktail.v1\x1a\x17hooktail/v1/entry.proto\"\x11\n" +
-	"\x0fDescribeRequest\"v\n" +
+	"\x0fDescribeRequest\"\xa9\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x10protocol_version\x18\x02 \x01(\rR\x0fprotocolVersion\x12#\n" +
-	"\rstart_pattern\x18\x03 \x01(\tR\fstartPattern\"8\n" +
+	"\rstart_pattern\x18\x03 \x01(\tR\fstartPattern\x121\n" +
+	"\x15line_per_record_files\x18\x04 \x03(\tR\x12linePerRecordFiles\"8\n" +
 	"\x15ValidateConfigRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\tR\n" +
 	"configJson\"S\n" +
