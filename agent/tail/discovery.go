@@ -3,9 +3,11 @@ package tail
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,11 +28,36 @@ type runner struct {
 	// path of the latest scan to its tailer, to route fsnotify writes.
 	files  map[inode]*fileTailer
 	byPath map[string]*fileTailer
-	exited chan *fileTailer
-	// warned holds the last problem logged per path, so a file that keeps
-	// failing is logged once, not on every rescan.
-	warned map[string]string
+	exited chan exit
+	// warned holds the cause of the last problem of each kind logged per
+	// path, so that a file that keeps failing the same way is logged and
+	// counted once, not on every rescan.
+	warned map[warnKey]string
+	// resume holds where the tailers that failed stopped, so that the
+	// tailer restarted for the same file goes on from there instead of its
+	// checkpoint: nothing sent is sent twice.
+	resume map[inode]resumePoint
 }
+
+// exit is a file tailer that has returned, and why.
+type exit struct {
+	ft  *fileTailer
+	err error
+}
+
+// warnKey is a kind of problem (its log message) on one path.
+type warnKey struct {
+	path, msg string
+}
+
+// The problems logged per path.
+const (
+	msgStat  = "cannot stat file; retrying on the next rescan"
+	msgOpen  = "cannot open file; retrying on the next rescan"
+	msgRead  = "file tailing failed; retrying on the next rescan"
+	msgDir   = "cannot read directory; retrying on the next rescan"
+	msgWatch = "cannot watch directory; relying on rescans"
+)
 
 func newRunner(t *Tailer, out chan<- []agent.Record) *runner {
 	return &runner{
@@ -38,8 +65,9 @@ func newRunner(t *Tailer, out chan<- []agent.Record) *runner {
 		out:    out,
 		files:  make(map[inode]*fileTailer),
 		byPath: make(map[string]*fileTailer),
-		exited: make(chan *fileTailer),
-		warned: make(map[string]string),
+		exited: make(chan exit),
+		warned: make(map[warnKey]string),
+		resume: make(map[inode]resumePoint),
 	}
 }
 
@@ -65,8 +93,8 @@ func (r *runner) run(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			r.scan(ctx, false)
-		case ft := <-r.exited:
-			r.remove(ft)
+		case e := <-r.exited:
+			r.remove(e)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -123,39 +151,63 @@ func (r *runner) scan(ctx context.Context, startup bool) {
 	opts := &r.t.opts
 	byPath := make(map[string]*fileTailer, len(r.byPath))
 	dirs := make(map[string]bool)
+	matched := make(map[string]bool)
+	checked := make(map[string]bool)
+	inodes := make(map[inode]bool)
 	for _, pattern := range opts.Paths {
-		if ds, _ := filepath.Glob(filepath.Dir(pattern)); len(ds) > 0 {
-			for _, d := range ds {
-				dirs[d] = true
+		ds, _ := filepath.Glob(filepath.Dir(pattern))
+		listed := hasMeta(filepath.Base(pattern))
+		for _, d := range ds {
+			if listed && !checked[d] {
+				checked[d] = true
+				r.checkDir(d)
 			}
+			dirs[d] = true
 		}
 		matches, _ := filepath.Glob(pattern) // patterns are validated by New
 		for _, path := range matches {
-			if _, dup := byPath[path]; dup || r.excluded(path) {
+			if matched[path] || r.excluded(path) {
 				continue
 			}
+			matched[path] = true
 			fi, err := os.Stat(path)
 			if err != nil {
 				if !errors.Is(err, fs.ErrNotExist) {
-					r.problem(path, "cannot stat file; retrying on the next rescan", err)
+					r.problem(path, msgStat, err)
 				}
 				continue
 			}
+			r.solved(path, msgStat)
 			if !fi.Mode().IsRegular() {
 				continue
 			}
 			key := inodeOf(fi)
+			inodes[key] = true
 			ft := r.files[key]
 			if ft == nil {
 				if ft = r.start(ctx, path, key, startup); ft == nil {
 					continue
 				}
 			}
-			delete(r.warned, path)
+			if ft.healthy.Load() {
+				r.solved(path, msgRead)
+			}
 			byPath[path] = ft
 		}
 	}
 	r.byPath = byPath
+	// Forget the problems of paths that are gone, and where the failed
+	// tailers of files that are gone stopped.
+	for k := range r.warned {
+		if !matched[k.path] && !dirs[k.path] {
+			delete(r.warned, k)
+		}
+	}
+	for key := range r.resume {
+		if !inodes[key] {
+			delete(r.resume, key)
+		}
+	}
 
 	// Where is each tailer now? Keep its current path while that still
 	// maps to it, else take any path that does.
@@ -193,10 +245,11 @@ func (r *runner) start(ctx context.Context, path string, key inode, startup bool
 	f, err := os.Open(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			r.problem(path, "cannot open file; retrying on the next rescan", err)
+			r.problem(path, msgOpen, err)
 		}
 		return nil
 	}
+	r.solved(path, msgOpen)
 	fi, err := f.Stat()
 	if err != nil || inodeOf(fi) != key {
 		f.Close()
@@ -214,23 +267,35 @@ func (r *runner) start(ctx context.Context, path string, key inode, startup bool
 		}
 	}
 	ft := newFileTailer(r.t, r.out, f, key, path, endOff)
+	if p, ok := r.resume[key]; ok {
+		ft.resume = &p
+		delete(r.resume, key)
+	}
 	r.files[key] = ft
 	r.t.stats.filesOpen.Add(1)
+	r.t.addLive(ft)
 	r.wg.Go(func() {
-		if err := ft.run(ctx); err != nil && ctx.Err() == nil {
-			r.t.stats.errors.Add(1)
-			ft.logger.Warn("file tailing failed; retrying on the next rescan", "error", err)
-		}
+		err := ft.run(ctx)
+		r.t.removeLive(ft)
 		select {
-		case r.exited <- ft:
+		case r.exited <- exit{ft, err}:
 		case <-ctx.Done():
+			r.t.stats.filesOpen.Add(-1)
 		}
 	})
 	return ft
 }
 
-// remove forgets a tailer that has returned.
-func (r *runner) remove(ft *fileTailer) {
+// remove forgets a tailer that has returned, and reports its failure.
+func (r *runner) remove(e exit) {
+	ft := e.ft
+	if e.err != nil {
+		r.problem(ft.currentPath(), msgRead, e.err)
+		// The tailer has returned: its state is the runner's to read.
+		if p, ok := ft.stoppedAt(); ok {
+			r.resume[ft.key] = p
+		}
+	}
 	if r.files[ft.key] == ft {
 		delete(r.files, ft.key)
 	}
@@ -264,22 +329,68 @@ func (r *runner) syncWatches(dirs map[string]bool) {
 			continue
 		}
 		if err := r.watcher.Add(d); err != nil {
-			r.problem(d, "cannot watch directory; relying on rescans", err)
+			r.problem(d, msgWatch, err)
 			continue
 		}
-		delete(r.warned, d)
+		r.solved(d, msgWatch)
 		r.t.logger.Debug("watching directory", "dir", d)
 	}
 }
 
-// problem logs a per-path failure at Warn the first time it is seen and at
-// Debug while it repeats.
+// checkDir reports a directory whose entries cannot be listed: a glob
+// silently matches nothing in it.
+func (r *runner) checkDir(d string) {
+	f, err := os.Open(d)
+	if err == nil {
+		_, err = f.Readdirnames(1)
+		f.Close()
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.problem(d, msgDir, err)
+		return
+	}
+	r.solved(d, msgDir)
+}
+
+// problem counts and logs a failure of kind msg on path at Warn the first
+// time it is seen and at Debug while the same cause repeats.
 func (r *runner) problem(path, msg string, err error) {
-	r.t.stats.errors.Add(1)
-	if r.warned[path] == err.Error() {
+	k, cause := warnKey{path, msg}, rootCause(err).Error()
+	if r.warned[k] == cause {
 		r.t.logger.Debug(msg, "path", path, "error", err)
 		return
 	}
-	r.warned[path] = err.Error()
+	r.warned[k] = cause
+	r.t.stats.errors.Add(1)
 	r.t.logger.Warn(msg, "path", path, "error", err)
+}
+
+// solved forgets a failure of kind msg on path once it has gone away, so
+// that its return is logged and counted again.
+func (r *runner) solved(path, msg string) {
+	if _, ok := r.warned[warnKey{path, msg}]; ok {
+		delete(r.warned, warnKey{path, msg})
+		r.t.logger.Info("problem solved", "path", path, "was", msg)
+	}
+}
+
+// rootCause is the innermost error err wraps (an errno, typically), so
+// that the same failure at another offset is not a new problem.
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// hasMeta reports whether a glob element has wildcards, so that matching it
+// needs the directory listed.
+func hasMeta(pattern string) bool {
+	return strings.ContainsAny(pattern, `*?[\`)
 }

@@ -9,10 +9,17 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/agent"
 )
+
+// modGranularity bounds the granularity of file modification times (a
+// jiffy on Linux, 1-2 s on some file systems): a file modified more
+// recently than that may have been modified again since without its
+// modification time showing it.
+const modGranularity = 2 * time.Second
 
 // fileTailer follows one file (one inode) through its open descriptor, from
 // discovery until it is given up: renamed or deleted away from every watched
@@ -36,18 +43,39 @@ type fileTailer struct {
 	// unreachableSince is when that was first seen.
 	reachable        bool
 	unreachableSince time.Time
+	// shownID, identified and startOff are what Files reports of id, hasID
+	// and where reading began. They change together with readPos, so that
+	// a snapshot never pairs one identity with another's offset.
+	shownID    agent.FileID
+	identified bool
+	startOff   int64
+
+	// Published without the lock, for Files and the runner: the size at the
+	// last check, the read offset (only growing between identity changes),
+	// and whether a step has succeeded.
+	size, readPos atomic.Int64
+	healthy       atomic.Bool
 
 	// The rest is owned by the tailer's goroutine.
 
 	// endOff, when not negative, is where to start without a checkpoint
 	// (StartAtEnd), for the first identity only.
 	endOff int64
+	// resume, when set, is where a failed tailer of the same file stopped:
+	// where to start if the identity is the same, for the first identity
+	// only.
+	resume *resumePoint
 	hasID  bool
 	id     agent.FileID
-	fr     *framer
+	// partial is set when id was made from an incomplete first line.
+	partial bool
+	fr      *framer
 	// readOff is the next byte to read: fr.off plus the carried partial line.
 	readOff int64
 	carry   []byte
+	// checkedMod is the modification time of the file when its content
+	// was last checked against its fingerprint.
+	checkedMod time.Time
 	// lastData is when bytes were last read (or the tailer started).
 	lastData time.Time
 	// chunkHint sizes the next chunk's record slice: the last chunk's count.
@@ -82,20 +110,94 @@ func (ft *fileTailer) notify() {
 	}
 }
 
-// setLocation records where the latest scan found the file, if anywhere.
+// setLocation records where the latest scan found the file, if anywhere,
+// and counts a rename: found under another path than before, or gone from
+// every matched path while the file still has a name.
 func (ft *fileTailer) setLocation(path string, reachable bool, now time.Time) {
 	ft.mu.Lock()
-	changed := ft.reachable != reachable || (reachable && path != ft.path)
+	from := ft.path
+	moved := reachable && path != ft.path
+	left := !reachable && ft.reachable
+	changed := moved || ft.reachable != reachable
 	if reachable {
 		ft.path = path
-	} else if ft.reachable {
+	} else if left {
 		ft.unreachableSince = now
 	}
 	ft.reachable = reachable
 	ft.mu.Unlock()
+	if left {
+		// Renamed away, or deleted? A closed descriptor (the tailer has just
+		// ended) fails the stat and counts as neither.
+		if fi, err := ft.f.Stat(); err == nil {
+			if n, ok := linksOf(fi); ok && n > 0 {
+				moved = true
+			}
+		}
+	}
+	if moved {
+		ft.t.stats.rotations.Add(1)
+		// ft.logger belongs to the tailer's goroutine.
+		if reachable {
+			ft.t.logger.Info("file renamed", "from", from, "to", path)
+		} else {
+			ft.t.logger.Info("file renamed away from the watched paths; draining", "path", from)
+		}
+	}
 	if changed {
 		ft.notify()
 	}
+}
+
+// resumePoint is where a tailer stopped: the identity it was reading and
+// the offset of the first byte it has not sent.
+type resumePoint struct {
+	id  agent.FileID
+	off int64
+}
+
+// stoppedAt returns where the tailer stopped, once it has returned: the
+// start of the record still open, else of the bytes not yet framed.
+func (ft *fileTailer) stoppedAt() (resumePoint, bool) {
+	if !ft.hasID {
+		return resumePoint{}, false
+	}
+	off := ft.fr.off
+	if ft.fr.open {
+		off = ft.fr.recOff
+	}
+	return resumePoint{ft.id, off}, true
+}
+
+// state is the file's snapshot for Tailer.Files.
+func (ft *fileTailer) state() FileState {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	s := FileState{
+		Path:        ft.path,
+		ID:          ft.shownID,
+		Identified:  ft.identified,
+		Reachable:   ft.reachable,
+		StartOffset: ft.startOff,
+		ReadOffset:  ft.readPos.Load(),
+		Size:        ft.size.Load(),
+	}
+	// The size is older than the offset when the file grew since the stat,
+	// or newer when it has just been truncated: never report a negative lag.
+	s.Size = max(s.Size, s.ReadOffset)
+	return s
+}
+
+// setIdentity sets or clears the file's identity and where reading it
+// starts, and publishes both.
+func (ft *fileTailer) setIdentity(id agent.FileID, ok bool, start, size int64) {
+	ft.id, ft.hasID = id, ok
+	ft.readOff = start
+	ft.mu.Lock()
+	ft.shownID, ft.identified, ft.startOff = id, ok, start
+	ft.readPos.Store(start)
+	ft.size.Store(size)
+	ft.mu.Unlock()
 }
 
 func (ft *fileTailer) location() (path string, reachable bool, since time.Time) {
@@ -116,10 +218,13 @@ func (ft *fileTailer) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			// Hand on what is complete; the file is retried by a later scan
-			// from its checkpoint.
+			// Hand on what is complete; a later scan follows the file again
+			// from where this tailer stopped (see stoppedAt).
 			_ = ft.send(ctx, ft.fr.flush(nil, false))
 			return err
+		}
+		if !ft.healthy.Load() {
+			ft.healthy.Store(true)
 		}
 
 		now := time.Now()
@@ -155,35 +260,82 @@ func (ft *fileTailer) run(ctx context.Context) error {
 // reads everything up to EOF.
 func (ft *fileTailer) step(ctx context.Context) error {
 	if !ft.hasID {
-		if err := ft.identify(false); err != nil || !ft.hasID {
+		if err := ft.identify(false); err != nil {
 			return err
+		}
+		if !ft.hasID {
+			// Still no complete first line: only its size is news.
+			fi, err := ft.f.Stat()
+			if err != nil {
+				return fmt.Errorf("stat %q: %w", ft.f.Name(), err)
+			}
+			ft.size.Store(fi.Size())
+			return nil
 		}
 	}
 	fi, err := ft.f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", ft.f.Name(), err)
 	}
-	size := fi.Size()
-	if size == ft.readOff {
-		return nil
-	}
-	// The file changed. Before reading on, make sure it is still the same
-	// content: smaller than what was read, or a different first line, is
-	// copytruncate (possibly followed by new writes).
-	same := size > ft.readOff
-	if same {
-		fp, ok, err := fingerprint(ft.f, false)
-		if err != nil {
+	size, mod := fi.Size(), fi.ModTime()
+	ft.size.Store(size)
+	switch {
+	case size < ft.readOff:
+		// Smaller than what was read: copytruncate, or a rewrite.
+		if err := ft.truncated(ctx, size); err != nil || !ft.hasID {
 			return err
 		}
-		same = ok && fp == ft.id.Fingerprint
-	}
-	if !same {
+	case size == ft.readOff:
+		// Nothing new, unless the content was rewritten in place by as many
+		// bytes. The modification time tells when it moved since the last
+		// look, or is too recent for a later write within the timestamp's
+		// granularity to show; then the first line is compared.
+		if mod.Equal(ft.checkedMod) && time.Since(mod) > modGranularity {
+			return nil
+		}
+		ft.checkedMod = mod
+		same, err := ft.sameContent()
+		if err != nil || same {
+			return err
+		}
 		if err := ft.truncated(ctx, size); err != nil || !ft.hasID {
 			return err
 		}
 	}
-	return ft.read(ctx)
+	ft.checkedMod = mod
+	// read checks every piece it reads against the fingerprint, so that a
+	// copytruncate that writes past the read offset before this look, or
+	// while a send blocks, is caught before its bytes are taken for the old
+	// content's. A file rewritten again and again is taken up at the next
+	// step.
+	for range 3 {
+		rewritten, err := ft.read(ctx)
+		if err != nil || !rewritten {
+			return err
+		}
+		fi, err := ft.f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %q: %w", ft.f.Name(), err)
+		}
+		if err := ft.truncated(ctx, fi.Size()); err != nil || !ft.hasID {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameContent reports whether the file still starts with the first line
+// its identity was made from. A file identified from an incomplete first
+// line (when given up) is not checked.
+func (ft *fileTailer) sameContent() (bool, error) {
+	if ft.partial {
+		return true, nil
+	}
+	fp, ok, err := fingerprint(ft.f, false)
+	if err != nil {
+		return false, err
+	}
+	return ok && fp == ft.id.Fingerprint, nil
 }
 
 // identify computes the file's FileID and where to start reading it: its
@@ -195,6 +347,7 @@ func (ft *fileTailer) identify(partial bool) error {
 	if err != nil || !ok {
 		return err
 	}
+	ft.partial = partial
 	fi, err := ft.f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat %q: %w", ft.f.Name(), err)
@@ -202,7 +355,10 @@ func (ft *fileTailer) identify(partial bool) error {
 	id := agent.FileID{Dev: ft.key.dev, Ino: ft.key.ino, Fingerprint: fp}
 	var off int64
 	how := "beginning"
-	if cp, ok := ft.checkpoint(id); ok {
+	if r := ft.resume; r != nil && r.id == id && r.off <= fi.Size() {
+		// Sent up to there before the previous tailer failed.
+		off, how = r.off, "where the failed tailer stopped"
+	} else if cp, ok := ft.checkpoint(id); ok {
 		how = "checkpoint"
 		off = cp
 		if cp > fi.Size() {
@@ -214,11 +370,11 @@ func (ft *fileTailer) identify(partial bool) error {
 		off, how = ft.endOff, "end"
 	}
 	ft.endOff = -1
-	ft.id, ft.hasID = id, true
+	ft.resume = nil
+	ft.setIdentity(id, true, off, fi.Size())
 	ft.logger = ft.t.logger.With("path", ft.currentPath(), "file", id.String())
 	ft.fr.tmpl = agent.Record{Source: ft.t.opts.Source, File: id}
 	ft.fr.reset(off)
-	ft.readOff = off
 	ft.carry = ft.carry[:0]
 	ft.logger.Info("tailing file", "from", how, "offset", off)
 	return nil
@@ -247,17 +403,18 @@ func (ft *fileTailer) truncated(ctx context.Context, size int64) error {
 	if err := ft.send(ctx, ft.fr.flush(recs, true)); err != nil {
 		return err
 	}
-	ft.hasID = false
+	ft.setIdentity(agent.FileID{}, false, 0, size)
 	ft.carry = ft.carry[:0]
-	ft.readOff = 0
 	ft.fr.reset(0)
 	return ft.identify(false)
 }
 
 // read reads from readOff to EOF in buffer-sized pieces, framing each and
 // sending its records before reading the next, so a slow consumer holds the
-// tailer back rather than growing memory.
-func (ft *fileTailer) read(ctx context.Context) error {
+// tailer back rather than growing memory. After each piece it checks that
+// the file still has its first line; rewritten is true, and the piece
+// dropped, when it does not.
+func (ft *fileTailer) read(ctx context.Context) (rewritten bool, err error) {
 	bp := ft.t.getBuf()
 	defer ft.t.putBuf(bp)
 	buf := *bp
@@ -267,10 +424,15 @@ func (ft *fileTailer) read(ctx context.Context) error {
 		m, err := ft.f.ReadAt(buf[n:], ft.readOff)
 		if err != nil && !errors.Is(err, io.EOF) {
 			ft.carry = append(ft.carry[:0], buf[:n]...)
-			return fmt.Errorf("read %q at %d: %w", ft.f.Name(), ft.readOff, err)
+			return false, fmt.Errorf("read %q at %d: %w", ft.f.Name(), ft.readOff, err)
 		}
 		if m > 0 {
+			if same, err := ft.sameContent(); err != nil || !same {
+				ft.carry = append(ft.carry[:0], buf[:n]...)
+				return !same, err
+			}
 			ft.readOff += int64(m)
+			ft.readPos.Store(ft.readOff)
 			ft.lastData = time.Now()
 			ft.t.stats.bytes.Add(int64(m))
 			p := buf[:n+m]
@@ -283,7 +445,7 @@ func (ft *fileTailer) read(ctx context.Context) error {
 			ft.chunkHint = len(recs)
 			if err := ft.send(ctx, recs); err != nil {
 				ft.carry = append(ft.carry[:0], buf[:n]...)
-				return err
+				return false, err
 			}
 		}
 		if m == 0 || err != nil {
@@ -291,7 +453,11 @@ func (ft *fileTailer) read(ctx context.Context) error {
 		}
 	}
 	ft.carry = append(ft.carry[:0], buf[:n]...)
-	return nil
+	if ft.readOff > ft.size.Load() {
+		// The file grew since the stat.
+		ft.size.Store(ft.readOff)
+	}
+	return false, nil
 }
 
 // giveUp ends a file that is gone from every watched path and has been
@@ -303,7 +469,7 @@ func (ft *fileTailer) giveUp(ctx context.Context) error {
 			return err
 		}
 		if ft.hasID {
-			if err := ft.read(ctx); err != nil {
+			if _, err := ft.read(ctx); err != nil {
 				return err
 			}
 		}

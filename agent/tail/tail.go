@@ -14,7 +14,15 @@
 // first line (at most 256 bytes). A file whose first line is still
 // incomplete and shorter than that is not read until it is complete. Reading
 // resumes at Options.Positions' checkpoint for the FileID, else at 0, else,
-// with StartAtEnd, for files present at startup, at the end.
+// with StartAtEnd, for files present at startup, at the end. Every piece
+// read is checked against the fingerprint before it is framed, and a file
+// that is smaller than what was read, or of the same size but modified, is
+// checked too: content replaced under the same inode (copytruncate, however
+// much is written after it; an in-place rewrite) is read from 0 under its
+// new FileID and counted in Stats.Truncations.
+//
+// Tailer.Stats and Tailer.Files report counters and each followed file's
+// size and offsets, for metrics.
 //
 // Records are sent on the output channel in chunks, one []agent.Record per
 // read, in file order per file. Sending blocks: a slow consumer holds the
@@ -24,11 +32,13 @@
 package tail
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,14 +123,41 @@ type Stats struct {
 	Truncations int64
 	// FilesDrained counts files given up after rotation or deletion.
 	FilesDrained int64
-	// Errors counts failures to stat, open or read a file.
+	// Rotations counts renames of followed files: each time a scan finds a
+	// file under another matched path than before, or finds it gone from
+	// every matched path while it still has a name (renamed away, not
+	// deleted). A rename is counted once, on the scan that observes it.
+	Rotations int64
+	// Errors counts failures to stat, open or read a file or to read a
+	// directory: once per path and distinct error, while it persists (a
+	// file failing the same way on every rescan counts once, and is logged
+	// at Warn once), and again after the path has recovered.
 	Errors int64
 	// Scans counts completed discovery scans.
 	Scans int64
 }
 
 type counters struct {
-	filesOpen, records, bytes, truncatedRecords, truncations, drained, errors, scans atomic.Int64
+	filesOpen, records, bytes, truncatedRecords, truncations, drained, rotations, errors, scans atomic.Int64
+}
+
+// FileState is a snapshot of one file the Tailer follows.
+type FileState struct {
+	// Path is where the file was last seen under a matched glob: its
+	// current name while Reachable, else the last matched name it had.
+	Path string
+	// ID is the file's identity; zero until Identified.
+	ID         agent.FileID
+	Identified bool
+	// Reachable is false once the file is under no matched path (renamed
+	// away or deleted) and is being drained.
+	Reachable bool
+	// Size is the file's size at the last check; ReadOffset how far it has
+	// been read; StartOffset where reading began (checkpoint, 0, or the
+	// end for start_at = "end"). The lag of a file is Size - ReadOffset.
+	// After a truncation, StartOffset is 0 and ReadOffset counts in the new
+	// content.
+	Size, ReadOffset, StartOffset int64
 }
 
 // Tailer tails one source. Create it with New, then call Run once.
@@ -129,6 +166,11 @@ type Tailer struct {
 	logger *slog.Logger
 	bufs   sync.Pool // *[]byte of ReadBufferSize
 	stats  counters
+
+	// live holds the running file tailers, for Files. It changes only when
+	// a file is opened or closed.
+	mu   sync.Mutex
+	live map[*fileTailer]struct{}
 }
 
 // New validates opts and returns a Tailer. It does no I/O.
@@ -160,7 +202,11 @@ func New(opts Options) (*Tailer, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Tailer{opts: opts, logger: logger.With("component", "tail", "source", opts.Source)}
+	t := &Tailer{
+		opts:   opts,
+		logger: logger.With("component", "tail", "source", opts.Source),
+		live:   make(map[*fileTailer]struct{}),
+	}
 	t.bufs.New = func() any {
 		b := make([]byte, ReadBufferSize)
 		return &b
@@ -193,9 +239,49 @@ func (t *Tailer) Stats() Stats {
 		TruncatedRecords: s.truncatedRecords.Load(),
 		Truncations:      s.truncations.Load(),
 		FilesDrained:     s.drained.Load(),
+		Rotations:        s.rotations.Load(),
 		Errors:           s.errors.Load(),
 		Scans:            s.scans.Load(),
 	}
+}
+
+// Files returns a snapshot of the files being followed, ordered by path
+// then identity. Safe to call while Run runs; after Run returns it is
+// empty. It takes no lock the read path takes per read: offsets and sizes
+// are atomics of each file's tailer.
+func (t *Tailer) Files() []FileState {
+	t.mu.Lock()
+	fts := make([]*fileTailer, 0, len(t.live))
+	for ft := range t.live {
+		fts = append(fts, ft)
+	}
+	t.mu.Unlock()
+	states := make([]FileState, 0, len(fts))
+	for _, ft := range fts {
+		states = append(states, ft.state())
+	}
+	slices.SortFunc(states, func(a, b FileState) int {
+		if c := cmp.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.ID.Dev, b.ID.Dev); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID.Ino, b.ID.Ino)
+	})
+	return states
+}
+
+func (t *Tailer) addLive(ft *fileTailer) {
+	t.mu.Lock()
+	t.live[ft] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *Tailer) removeLive(ft *fileTailer) {
+	t.mu.Lock()
+	delete(t.live, ft)
+	t.mu.Unlock()
 }
 
 func (t *Tailer) getBuf() *[]byte  { return t.bufs.Get().(*[]byte) }
