@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/agent"
@@ -63,6 +64,18 @@ type Store struct {
 	entries map[agent.FileID]Entry
 	// gen counts mutations; flushed is the gen last written to disk.
 	gen, flushed uint64
+
+	writes, writeErrors, forgotten atomic.Int64
+}
+
+// Stats are the store's counters.
+type Stats struct {
+	// Entries is the number of checkpoints held now.
+	Entries int
+	// Writes counts checkpoint files written, WriteErrors failed writes.
+	Writes, WriteErrors int64
+	// Forgotten counts checkpoints dropped with Forget.
+	Forgotten int64
 }
 
 // Open loads the checkpoint file at path. A missing file yields an empty
@@ -140,7 +153,16 @@ func (s *Store) Forget(id agent.FileID) {
 	if _, ok := s.entries[id]; ok {
 		delete(s.entries, id)
 		s.gen++
+		s.forgotten.Add(1)
 	}
+}
+
+// Stats returns the store's counters. Safe to call at any time.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.entries)
+	s.mu.Unlock()
+	return Stats{Entries: n, Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(), Forgotten: s.forgotten.Load()}
 }
 
 // Entries returns a snapshot of every checkpoint, ordered by path then
@@ -173,11 +195,14 @@ func (s *Store) Flush() error {
 
 	data, err := encode(s.Entries())
 	if err != nil {
+		s.writeErrors.Add(1)
 		return fmt.Errorf("encode checkpoints: %w", err)
 	}
 	if err := writeAtomic(s.path, data); err != nil {
+		s.writeErrors.Add(1)
 		return err
 	}
+	s.writes.Add(1)
 	s.mu.Lock()
 	// Mutations that raced with the write bumped gen past the snapshot's and
 	// keep the store dirty. Entries() was taken after gen was read, so it

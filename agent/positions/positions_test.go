@@ -184,6 +184,11 @@ func TestFlushErrorKeepsDirty(t *testing.T) {
 	if got := len(r.Entries()); got != 1 {
 		t.Fatalf("entries after retried Flush: %d, want 1", got)
 	}
+	s.Forget(agent.FileID{Ino: 1})
+	s.Forget(agent.FileID{Ino: 1}) // not there any more: not counted
+	if diff := cmp.Diff(positions.Stats{Entries: 0, Writes: 1, WriteErrors: 1, Forgotten: 1}, s.Stats()); diff != "" {
+		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
+	}
 }
 
 func TestCorruptFileIsMovedAside(t *testing.T) {

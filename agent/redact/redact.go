@@ -23,29 +23,97 @@ const Mask = "***REDACTED***"
 // prose ("basic setup") stays.
 const minSecret = 8
 
+// Rule is a kind of redaction rule, for the counters.
+type Rule int
+
+// The rule kinds.
+const (
+	// RuleGitHubToken masks gh[pousr]_… and github_pat_… tokens.
+	RuleGitHubToken Rule = iota
+	// RuleAuthCredential masks the credential after Bearer, Basic and
+	// "Authorization: token".
+	RuleAuthCredential
+	// RuleURLPassword masks the password of scheme://user:password@host.
+	RuleURLPassword
+	// RulePattern masks what an operator's redact pattern matches.
+	RulePattern
+	numRules
+)
+
+// String is the rule kind's metric label.
+func (k Rule) String() string {
+	switch k {
+	case RuleGitHubToken:
+		return "github_token"
+	case RuleAuthCredential:
+		return "auth_credential"
+	case RuleURLPassword:
+		return "url_password"
+	case RulePattern:
+		return "pattern"
+	}
+	return "unknown"
+}
+
+// Rules lists every rule kind, in order.
+func Rules() []Rule { return []Rule{RuleGitHubToken, RuleAuthCredential, RuleURLPassword, RulePattern} }
+
+// Stats counts the secrets masked, by rule kind.
+type Stats struct {
+	// Redactions is indexed by Rule.
+	Redactions [numRules]int64
+}
+
+// Total is the number of secrets masked by every rule.
+func (s Stats) Total() int64 {
+	var n int64
+	for _, c := range s.Redactions {
+		n += c
+	}
+	return n
+}
+
 // Redactor masks secrets. It is safe for concurrent use.
 type Redactor struct {
 	patterns []*regexp.Regexp
-	count    atomic.Int64
+	// counts is shared by the Redactors made with WithPatterns, so that
+	// the counters survive a configuration reload.
+	counts *[numRules]atomic.Int64
 }
 
 // New returns a Redactor with the built-in rules plus patterns. A pattern's
 // first capture group is masked if it has one, else the whole match.
 func New(patterns []*regexp.Regexp) *Redactor {
-	return &Redactor{patterns: patterns}
+	return &Redactor{patterns: patterns, counts: new([numRules]atomic.Int64)}
 }
 
-// Count is the number of secrets masked so far.
-func (r *Redactor) Count() int64 { return r.count.Load() }
+// WithPatterns returns a Redactor with the built-in rules plus patterns
+// (replacing r's) that adds to r's counters: a reloaded configuration's
+// redactor keeps counting where the old one stopped.
+func (r *Redactor) WithPatterns(patterns []*regexp.Regexp) *Redactor {
+	return &Redactor{patterns: patterns, counts: r.counts}
+}
+
+// Count is the number of secrets masked so far, by every rule.
+func (r *Redactor) Count() int64 { return r.Stats().Total() }
+
+// Stats returns the counters. It is cheap: a few atomic loads.
+func (r *Redactor) Stats() Stats {
+	var s Stats
+	for i := range r.counts {
+		s.Redactions[i] = r.counts[i].Load()
+	}
+	return s
+}
 
 // String masks the secrets in s.
 func (r *Redactor) String(s string) string {
 	if s == "" {
 		return s
 	}
-	s = r.maskSpans(s, githubTokens(s, nil))
-	s = r.maskSpans(s, authCredentials(s, nil))
-	s = r.maskSpans(s, urlPasswords(s, nil))
+	s = r.maskSpans(s, RuleGitHubToken, githubTokens(s, nil))
+	s = r.maskSpans(s, RuleAuthCredential, authCredentials(s, nil))
+	s = r.maskSpans(s, RuleURLPassword, urlPasswords(s, nil))
 	for _, p := range r.patterns {
 		s = r.maskRegexp(p, s)
 	}
@@ -55,8 +123,9 @@ func (r *Redactor) String(s string) string {
 // span is s[start:end].
 type span struct{ start, end int }
 
-// maskSpans replaces the ascending, disjoint spans of s with Mask.
-func (r *Redactor) maskSpans(s string, spans []span) string {
+// maskSpans replaces the ascending, disjoint spans of s with Mask and
+// counts them under rule.
+func (r *Redactor) maskSpans(s string, rule Rule, spans []span) string {
 	if len(spans) == 0 {
 		return s
 	}
@@ -69,7 +138,7 @@ func (r *Redactor) maskSpans(s string, spans []span) string {
 		last = sp.end
 	}
 	b.WriteString(s[last:])
-	r.count.Add(int64(len(spans)))
+	r.counts[rule].Add(int64(len(spans)))
 	return b.String()
 }
 
@@ -89,7 +158,7 @@ func (r *Redactor) maskRegexp(re *regexp.Regexp, s string) string {
 		}
 		spans = append(spans, sp)
 	}
-	return r.maskSpans(s, spans)
+	return r.maskSpans(s, RulePattern, spans)
 }
 
 // githubTokens finds GitHub tokens: gh[pousr]_ + ≥20 alphanumerics, and

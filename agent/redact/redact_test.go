@@ -105,3 +105,37 @@ func TestDetailsStayJSON(t *testing.T) {
 		t.Errorf("details = %s", e.Details)
 	}
 }
+
+// TestStats checks that every mask is counted under its rule, and that a
+// Redactor made WithPatterns applies only its own patterns but keeps adding
+// to the same counters.
+func TestStats(t *testing.T) {
+	r := redact.New([]*regexp.Regexp{regexp.MustCompile(`hunter2`)})
+	r.String("ghp_0123456789abcdefghijABCDEFGHIJ012345 and gho_abcdefghijklmnopqrstuvwxyz")
+	r.String("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc https://u:pw@x.org/ hunter2")
+	want := redact.Stats{}
+	want.Redactions[redact.RuleGitHubToken] = 2
+	want.Redactions[redact.RuleAuthCredential] = 1
+	want.Redactions[redact.RuleURLPassword] = 1
+	want.Redactions[redact.RulePattern] = 1
+	if got := r.Stats(); got != want {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+
+	r2 := r.WithPatterns([]*regexp.Regexp{regexp.MustCompile(`swordfish`)})
+	if got, want := r2.String("hunter2 swordfish"), "hunter2 "+redact.Mask; got != want {
+		t.Errorf("reloaded String() = %q, want %q (only the new patterns apply)", got, want)
+	}
+	want.Redactions[redact.RulePattern] = 2
+	if got := r.Stats(); got != want {
+		t.Errorf("Stats() after the reloaded redactor masked one = %+v, want %+v (shared counters)", got, want)
+	}
+	if got, want := r2.Stats().Total(), int64(6); got != want {
+		t.Errorf("Total() = %d, want %d", got, want)
+	}
+	for _, rule := range redact.Rules() {
+		if rule.String() == "unknown" {
+			t.Errorf("rule %d has no label", rule)
+		}
+	}
+}

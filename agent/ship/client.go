@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -61,6 +62,125 @@ type Client struct {
 	conns  []*grpc.ClientConn
 	stubs  []hooktailv1.IngestClient
 	logger *slog.Logger
+	now    func() time.Time
+
+	// Counters of Stats.
+	pushes, attempts, retries, retriedBatches atomic.Int64
+	failovers, checks                         atomic.Int64
+	errors                                    [numErrorKinds]atomic.Int64
+	lastContact                               atomic.Pointer[Contact]
+}
+
+// ErrorKind classifies a failed push attempt, for the counters.
+type ErrorKind int
+
+// The kinds of failed attempts.
+const (
+	// ErrorUnavailable: no connection, or the aggregator asked to retry.
+	ErrorUnavailable ErrorKind = iota
+	// ErrorTimeout: the attempt ran out of Options.Timeout.
+	ErrorTimeout
+	// ErrorAuth: the token or the network was refused.
+	ErrorAuth
+	// ErrorRejected: the aggregator said the batch can never be stored as
+	// sent (InvalidArgument).
+	ErrorRejected
+	// ErrorOther: anything else.
+	ErrorOther
+	numErrorKinds
+)
+
+// String is the error kind's metric label.
+func (k ErrorKind) String() string {
+	switch k {
+	case ErrorUnavailable:
+		return "unavailable"
+	case ErrorTimeout:
+		return "timeout"
+	case ErrorAuth:
+		return "auth"
+	case ErrorRejected:
+		return "rejected"
+	case ErrorOther:
+		return "other"
+	}
+	return "unknown"
+}
+
+// ErrorKinds lists every error kind, in order.
+func ErrorKinds() []ErrorKind {
+	return []ErrorKind{ErrorUnavailable, ErrorTimeout, ErrorAuth, ErrorRejected, ErrorOther}
+}
+
+func errorKind(err error) ErrorKind {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return ErrorUnavailable
+	case codes.DeadlineExceeded:
+		return ErrorTimeout
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return ErrorAuth
+	case codes.InvalidArgument:
+		return ErrorRejected
+	}
+	return ErrorOther
+}
+
+// Contact is the outcome of one exchange with an aggregator: a push attempt
+// or a Check.
+type Contact struct {
+	At      time.Time
+	Address string
+	// Err is nil when the aggregator answered with an acknowledgement.
+	Err error
+}
+
+// Stats are the client's counters, cumulative since New.
+type Stats struct {
+	// Pushes counts batches acknowledged.
+	Pushes int64
+	// Attempts counts push calls made; Retries those after the first of
+	// their batch; RetriedBatches the batches that needed more than one.
+	Attempts, Retries, RetriedBatches int64
+	// Failovers counts moves to another address after a failed attempt
+	// (only with several addresses).
+	Failovers int64
+	// Errors counts failed attempts by kind, indexed by ErrorKind. An
+	// attempt cut short by the caller's context is not an error.
+	Errors [numErrorKinds]int64
+	// Checks counts health checks (Check calls).
+	Checks int64
+	// LastContact is the latest push attempt or check that reached an
+	// outcome; nil before the first.
+	LastContact *Contact
+}
+
+// Stats returns the counters. It is cheap: a few atomic loads.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		Pushes:         c.pushes.Load(),
+		Attempts:       c.attempts.Load(),
+		Retries:        c.retries.Load(),
+		RetriedBatches: c.retriedBatches.Load(),
+		Failovers:      c.failovers.Load(),
+		Checks:         c.checks.Load(),
+		LastContact:    c.lastContact.Load(),
+	}
+	for i := range c.errors {
+		s.Errors[i] = c.errors[i].Load()
+	}
+	return s
+}
+
+// contact records the outcome of an exchange with the aggregator at target.
+func (c *Client) contact(target int, err error) {
+	c.lastContact.Store(&Contact{At: c.now(), Address: c.opts.Addresses[target], Err: err})
+}
+
+// failed counts a failed attempt that the caller did not cut short.
+func (c *Client) failed(target int, err error) {
+	c.errors[errorKind(err)].Add(1)
+	c.contact(target, err)
 }
 
 // New returns a client for opts.Addresses. Connections are made lazily, on
@@ -82,7 +202,7 @@ func New(opts Options) (*Client, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c := &Client{opts: opts, logger: logger.With("component", "ship")}
+	c := &Client{opts: opts, logger: logger.With("component", "ship"), now: time.Now}
 	creds := insecure.NewCredentials()
 	if opts.TLS != nil {
 		creds = credentials.NewTLS(opts.TLS)
@@ -127,12 +247,24 @@ func (c *Client) Push(ctx context.Context, batchID uint64, entries []agent.Entry
 	backoff := c.opts.BackoffMin
 	var lastLog time.Time
 	for attempt, target := 1, 0; ; attempt++ {
+		c.attempts.Add(1)
+		if attempt == 2 {
+			c.retriedBatches.Add(1)
+		}
+		if attempt > 1 {
+			c.retries.Add(1)
+		}
 		callCtx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 		var trailer metadata.MD
 		resp, err := c.stubs[target].Push(callCtx, req, grpc.Trailer(&trailer))
 		cancel()
 		if err == nil {
+			c.pushes.Add(1)
+			c.contact(target, nil)
 			return Ack{Stored: int(resp.GetStored()), Duplicates: int(resp.GetDuplicates()), Attempts: attempt}, nil
+		}
+		if ctx.Err() == nil {
+			c.failed(target, err)
 		}
 		if rej := rejected(err, trailer, len(entries)); rej != nil {
 			return Ack{}, rej
@@ -152,7 +284,10 @@ func (c *Client) Push(ctx context.Context, batchID uint64, entries []agent.Entry
 				"batch_id", batchID, "entries", len(entries), "attempt", attempt, "backoff", backoff, "error", err)
 			lastLog = time.Now()
 		}
-		target = (target + 1) % len(c.stubs)
+		if len(c.stubs) > 1 {
+			target = (target + 1) % len(c.stubs)
+			c.failovers.Add(1)
+		}
 		// Full jitter between backoff/2 and backoff.
 		wait := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(wait)
@@ -164,6 +299,32 @@ func (c *Client) Push(ctx context.Context, batchID uint64, entries []agent.Entry
 		}
 		backoff = min(backoff*2, c.opts.BackoffMax)
 	}
+}
+
+// Check asks the aggregators, in turn, whether they accept pushes from this
+// agent: it pushes an empty batch (batch id 0, which stores nothing) once to
+// each until one acknowledges it, so that the address, TLS and the token
+// are all checked. It returns nil at the first acknowledgement, else the
+// last error. Each attempt is bounded by Options.Timeout and ctx.
+func (c *Client) Check(ctx context.Context) error {
+	c.checks.Add(1)
+	req := &hooktailv1.PushRequest{AgentId: c.opts.AgentID}
+	var err error
+	for target, stub := range c.stubs {
+		callCtx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		_, err = stub.Push(callCtx, req)
+		cancel()
+		if err == nil {
+			c.contact(target, nil)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("check aggregator %q: %w", c.opts.Addresses[target], ctx.Err())
+		}
+		c.failed(target, err)
+		err = fmt.Errorf("check aggregator %q: %w", c.opts.Addresses[target], err)
+	}
+	return err
 }
 
 // RejectedError is the aggregator's word that one entry of a batch can

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,8 +335,10 @@ func TestPushAttemptTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Push() = %v", err)
 	}
-	if got, want := ack.Attempts, 2; got != want {
-		t.Errorf("Attempts = %d, want %d", got, want)
+	// The first attempt timed out and a later one succeeded; on a loaded
+	// machine a later attempt may time out too, which is the same rule.
+	if ack.Attempts < 2 {
+		t.Errorf("Attempts = %d, want at least 2", ack.Attempts)
 	}
 }
 
@@ -394,5 +397,83 @@ func TestPushRejected(t *testing.T) {
 				t.Errorf("Push() = %v, want a retry and an ack", err)
 			}
 		})
+	}
+}
+
+// TestStats checks the counters over retries, a failover and a rejection.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	first := &fakeIngest{PushFunc: func(_ context.Context, n int, req *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
+		switch n {
+		case 1:
+			return nil, status.Error(codes.Unavailable, "busy")
+		case 3:
+			return nil, status.Error(codes.InvalidArgument, "never")
+		}
+		return &hooktailv1.PushResponse{BatchId: req.GetBatchId()}, nil
+	}}
+	second := &fakeIngest{PushFunc: func(context.Context, int, *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
+		return nil, status.Error(codes.Unauthenticated, "who are you")
+	}}
+	addr1, addr2 := serve(t, first), serve(t, second)
+	c := newClient(t, ship.Options{Addresses: []string{addr1, addr2}})
+	if got := c.Stats(); got.LastContact != nil || got.Attempts != 0 {
+		t.Fatalf("Stats() before any push = %+v", got)
+	}
+	// first: unavailable; second: unauthenticated; first: acked.
+	if _, err := c.Push(t.Context(), 1, testEntries()); err != nil {
+		t.Fatalf("Push(1) = %v", err)
+	}
+	// first: invalid argument without a trailer (retried); second:
+	// unauthenticated; first: acked.
+	if _, err := c.Push(t.Context(), 2, testEntries()); err != nil {
+		t.Fatalf("Push(2) = %v", err)
+	}
+	got := c.Stats()
+	var wantErrors [len(got.Errors)]int64
+	wantErrors[ship.ErrorUnavailable] = 1
+	wantErrors[ship.ErrorAuth] = 2
+	wantErrors[ship.ErrorRejected] = 1
+	want := ship.Stats{Pushes: 2, Attempts: 6, Retries: 4, RetriedBatches: 2, Failovers: 4, Errors: wantErrors}
+	last := got.LastContact
+	got.LastContact = nil
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
+	}
+	if last == nil || last.Err != nil || last.Address != addr1 || last.At.IsZero() {
+		t.Errorf("LastContact = %+v, want a success at %s", last, addr1)
+	}
+	for _, k := range ship.ErrorKinds() {
+		if k.String() == "unknown" {
+			t.Errorf("error kind %d has no label", k)
+		}
+	}
+}
+
+// TestCheck checks the health check: an empty batch, one attempt per
+// address, the outcome recorded as the last contact.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	f := &fakeIngest{}
+	dead := closedAddr(t)
+	c := newClient(t, ship.Options{Addresses: []string{dead, serve(t, f)}, AgentID: "a1"})
+	if err := c.Check(t.Context()); err != nil {
+		t.Fatalf("Check() = %v", err)
+	}
+	reqs, _ := f.pushes()
+	if len(reqs) != 1 || len(reqs[0].GetEntries()) != 0 || reqs[0].GetBatchId() != 0 || reqs[0].GetAgentId() != "a1" {
+		t.Fatalf("Check pushed %v, want one empty batch 0 of agent a1", reqs)
+	}
+	s := c.Stats()
+	if s.Checks != 1 || s.Errors[ship.ErrorUnavailable] != 1 || s.LastContact == nil || s.LastContact.Err != nil {
+		t.Errorf("Stats() after Check = %+v, want 1 check, 1 unavailable error and a successful last contact", s)
+	}
+
+	down := newClient(t, ship.Options{Addresses: []string{dead}})
+	if err := down.Check(t.Context()); err == nil || !strings.Contains(err.Error(), dead) {
+		t.Errorf("Check() of a closed address = %v, want an error naming it", err)
+	}
+	if lc := down.Stats().LastContact; lc == nil || lc.Err == nil || lc.Address != dead {
+		t.Errorf("LastContact = %+v, want the failure at %s", lc, dead)
 	}
 }
