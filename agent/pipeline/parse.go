@@ -16,7 +16,11 @@ import (
 type parseStage struct {
 	opts   *Options
 	parser *Parser
-	out    chan<- []agent.Entry
+	out    chan<- batch
+	// stats are the source's counters; redactor, if set, gives the
+	// Redactor of the next batch (it may change with a reload).
+	stats    *sourceCounters
+	redactor func() Redactor
 
 	pending []agent.Record
 	// pendingBytes is the record data in pending.
@@ -74,12 +78,19 @@ func (p *parseStage) flush(ctx context.Context) {
 			}
 			n++
 		}
-		batch, err := p.parser.Parse(ctx, p.pending[:n])
+		if p.redactor != nil {
+			p.parser.Redactor = p.redactor()
+		}
+		failures := p.parser.Failures
+		entries, err := p.parser.Parse(ctx, p.pending[:n])
 		if err != nil {
 			return // shutting down: the records are read again after a restart
 		}
+		if d := p.parser.Failures - failures; d > 0 && p.stats != nil {
+			p.stats.parseFailures.Add(int64(d))
+		}
 		select {
-		case p.out <- batch:
+		case p.out <- batch{entries: entries, stats: p.stats}:
 		case <-ctx.Done():
 			return
 		}
@@ -98,6 +109,9 @@ type Parser struct {
 	Location *time.Location
 	Redactor Redactor
 	Logger   *slog.Logger
+	// Failures counts the calls whose parser failed or broke its contract:
+	// their records went out raw.
+	Failures int
 
 	req    plugins.ParseRequest
 	parsed []plugins.Entry
@@ -123,6 +137,7 @@ func (p *Parser) Parse(ctx context.Context, records []agent.Record) ([]agent.Ent
 		err = fmt.Errorf("parser returned %d entries for %d records", len(parsed), len(records))
 	}
 	if err != nil {
+		p.Failures++
 		if p.Logger != nil {
 			p.Logger.Error("parse batch failed, shipping records raw", "records", len(records), "error", err)
 		}

@@ -2,6 +2,24 @@
 // records, records parsed into entries in batches, batches pushed to the
 // aggregator, and once a batch is acknowledged the checkpoints of its files
 // advance. Nothing is checkpointed before the aggregator has it.
+//
+// A Pipeline is built with New, given its sources with SetSources and run
+// with Run. SetSources may be called again while Run runs (a configuration
+// reload): sources are matched by Name, and
+//
+//   - a source whose Name and ConfigHash are unchanged keeps running: its
+//     tailer, its open files and its place are untouched;
+//   - a new source starts;
+//   - a removed source is drained: its tailer stops, and what it already
+//     read is parsed, pushed, acknowledged and checkpointed before its
+//     parser is released (Source.Done);
+//   - a changed source (same Name, other ConfigHash) is drained the same
+//     way, and only then restarted with its new configuration, from the
+//     checkpoints its old one left: nothing is lost and nothing read twice.
+//
+// Batches of every source share one ordered stream: pushes overlap (up to
+// MaxInFlight) but are acknowledged, and checkpoints committed, in batch
+// order.
 package pipeline
 
 import (
@@ -12,11 +30,13 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/agent"
+	"github.com/hooktail/hooktail/agent/positions"
 	"github.com/hooktail/hooktail/agent/ship"
 	"github.com/hooktail/hooktail/agent/tail"
 	"github.com/hooktail/hooktail/plugins"
@@ -27,11 +47,15 @@ type Pusher interface {
 	Push(ctx context.Context, batchID uint64, entries []agent.Entry) (ship.Ack, error)
 }
 
-// Checkpoints is where acknowledged offsets go.
+// Checkpoints is where acknowledged offsets go. *positions.Store is one.
 type Checkpoints interface {
 	Get(id agent.FileID) (int64, bool)
 	Commit(id agent.FileID, source, path string, offset int64)
 	Flush() error
+	// Entries and Forget let the pipeline drop the checkpoints of files
+	// no tailer has followed for Options.PruneAfter.
+	Entries() []positions.Entry
+	Forget(id agent.FileID)
 }
 
 // Source is one configured source: what to tail and how to parse it.
@@ -42,6 +66,17 @@ type Source struct {
 	Name     string
 	Parser   plugins.Parser
 	Location *time.Location
+	// ConfigHash identifies the source's configuration: any string the
+	// caller derives from it (a hash of the source block, say). SetSources
+	// keeps a running source whose Name and ConfigHash are unchanged, and
+	// drains and restarts one whose ConfigHash changed.
+	ConfigHash string
+	// Done, if set, is called once the pipeline no longer uses the source's
+	// Parser: when the source has been drained after SetSources removed or
+	// replaced it, when SetSources replaced it before it ever started, or
+	// when Run returns. It is never called for a Source that SetSources
+	// ignored (unchanged) or refused (an error).
+	Done func()
 }
 
 // Redactor masks secrets in a parsed entry before it is shipped.
@@ -56,12 +91,19 @@ const (
 	MaxBatchBytes   = 64 << 20
 )
 
-// Options configure Run.
+// DefaultPruneAfter is how long a checkpoint is kept after its file was last
+// followed by a tailer.
+const DefaultPruneAfter = time.Hour
+
+// Options configure a Pipeline.
 type Options struct {
+	// Sources are the sources the Run function starts with. New ignores
+	// them: give a Pipeline its sources with SetSources.
 	Sources     []Source
 	Pusher      Pusher
 	Checkpoints Checkpoints
-	// Redactor, if set, sees every entry between parsing and shipping.
+	// Redactor, if set, sees every entry between parsing and shipping;
+	// SetRedactor replaces it.
 	Redactor Redactor
 	// BatchMaxEntries, BatchMaxBytes (of record data) and BatchMaxWait
 	// bound a batch (defaults 2000, 8 MiB, 200ms; at most MaxBatchEntries
@@ -70,21 +112,60 @@ type Options struct {
 	BatchMaxBytes   int
 	BatchMaxWait    time.Duration
 	// FlushInterval is how often acknowledged checkpoints are written
-	// (default 1s); they are also written at shutdown.
+	// (default 1s); they are also written at shutdown and whenever a
+	// removed or changed source has been drained.
 	FlushInterval time.Duration
 	// MaxInFlight is how many batches may be pushed at once (default 3).
 	MaxInFlight int
 	// ShutdownTimeout bounds the final push of parsed batches after ctx is
 	// done (default 10s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// PruneAfter is how long the checkpoint of a file is kept once no
+	// tailer follows the file any more (default DefaultPruneAfter; negative:
+	// never). It is measured within this process's lifetime: nothing is
+	// pruned before PruneAfter has passed since Run started, nor before
+	// every tailer has finished its first scan.
+	PruneAfter time.Duration
+	// Now is the clock of pruning and of Stats.LastAck (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
-// Run runs the pipeline until ctx is done, then pushes what is already
-// parsed (within ShutdownTimeout) and writes the checkpoints.
-func Run(ctx context.Context, opts Options) error {
+// Pipeline carries the records of its sources to the aggregator. Its
+// methods are safe for concurrent use.
+type Pipeline struct {
+	opts    Options
+	logger  *slog.Logger
+	batches chan batch
+	// redactor holds a *redactorBox: the Redactor of the batches parsed
+	// from now on.
+	redactor atomic.Pointer[redactorBox]
+	counters counters
+
+	// setMu serialises SetSources.
+	setMu sync.Mutex
+
+	mu sync.Mutex
+	// slots holds every source ever given, by name.
+	slots map[string]*slot
+	// runCtx is Run's context; nil before Run.
+	runCtx context.Context
+	// started is set by Run, stopped once Run's context is done: from
+	// then on nothing starts.
+	started, stopped bool
+	// wg tracks the goroutines of running sources.
+	wg sync.WaitGroup
+
+	// prune is owned by the ship loop.
+	prune pruneState
+}
+
+type redactorBox struct{ r Redactor }
+
+// New checks opts and returns a Pipeline with no sources. It does no I/O.
+func New(opts Options) (*Pipeline, error) {
 	if opts.Pusher == nil || opts.Checkpoints == nil {
-		return errors.New("pipeline: pusher and checkpoints are required")
+		return nil, errors.New("pipeline: pusher and checkpoints are required")
 	}
 	if opts.BatchMaxEntries <= 0 {
 		opts.BatchMaxEntries = 2000
@@ -106,56 +187,197 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.PruneAfter == 0 {
+		opts.PruneAfter = DefaultPruneAfter
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-
-	// Every source is checked before any starts, so that an error leaves
-	// nothing running.
-	tailers := make([]*tail.Tailer, len(opts.Sources))
-	for i, src := range opts.Sources {
-		isStart, err := StartRule(ctx, src.Parser)
-		if err != nil {
-			return fmt.Errorf("source %q: %w", src.Name, err)
-		}
-		topts := src.Tail
-		topts.Source = src.Name
-		topts.StartRuleFor = isStart
-		topts.Positions = opts.Checkpoints
-		if topts.Logger == nil {
-			topts.Logger = logger
-		}
-		if tailers[i], err = tail.New(topts); err != nil {
-			return fmt.Errorf("source %q: %w", src.Name, err)
-		}
+	opts.Sources = nil
+	p := &Pipeline{
+		opts:    opts,
+		logger:  logger,
+		batches: make(chan batch, 2),
+		slots:   make(map[string]*slot),
 	}
+	p.redactor.Store(&redactorBox{opts.Redactor})
+	p.prune.begin(opts.Now())
+	return p, nil
+}
 
+// Run is New, SetSources(opts.Sources) and Pipeline.Run: it runs the
+// sources until ctx is done. A source that cannot start is an error before
+// anything runs.
+func Run(ctx context.Context, opts Options) error {
+	p, err := New(opts)
+	if err != nil {
+		return err
+	}
+	if err := p.SetSources(ctx, opts.Sources); err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// SetRedactor makes r the redactor of every batch parsed from now on.
+func (p *Pipeline) SetRedactor(r Redactor) {
+	p.redactor.Store(&redactorBox{r})
+}
+
+func (p *Pipeline) currentRedactor() Redactor { return p.redactor.Load().r }
+
+// Run runs the sources until ctx is done, then pushes what is already
+// parsed (within ShutdownTimeout) and writes the checkpoints. A push that
+// fails for another reason than the shutdown stops the pipeline with that
+// error. Sources set before Run start now; SetSources may change them while
+// Run runs. Run may be called once.
+func (p *Pipeline) Run(ctx context.Context) error {
 	// A shipping failure stops the sources too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan []agent.Entry, 2)
-	var wg sync.WaitGroup
-	for i := range opts.Sources {
-		src, tailer := opts.Sources[i], tailers[i]
-		records := make(chan []agent.Record, 4)
-		wg.Go(func() {
-			if err := tailer.Run(ctx, records); err != nil && ctx.Err() == nil {
-				logger.Error("tailing stopped", "source", src.Name, "error", err)
-			}
-			close(records)
-		})
-		p := &parseStage{opts: &opts, out: batches, parser: &Parser{
-			Source: src.Name, Parser: src.Parser, Location: src.Location,
-			Redactor: opts.Redactor, Logger: logger.With("source", src.Name),
-		}}
-		wg.Go(func() { p.run(ctx, records) })
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("pipeline: Run called twice")
 	}
-	go func() {
-		wg.Wait()
-		close(batches)
-	}()
-	return shipLoop(ctx, cancel, &opts, logger, batches)
+	p.started = true
+	p.runCtx = ctx
+	p.prune.begin(p.opts.Now())
+	for _, sl := range p.slots {
+		p.reconcileLocked(sl)
+	}
+	p.mu.Unlock()
+
+	shipped := make(chan error, 1)
+	go func() { shipped <- p.shipLoop(ctx, cancel) }()
+	<-ctx.Done()
+
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
+	close(p.batches)
+	err := <-shipped
+
+	// Sources prepared but never started are released too.
+	var release []func()
+	p.mu.Lock()
+	for _, sl := range p.slots {
+		if sl.want != nil && !sl.want.started && sl.want.src.Done != nil {
+			release = append(release, sl.want.src.Done)
+		}
+		sl.want = nil
+	}
+	p.mu.Unlock()
+	for _, done := range release {
+		done()
+	}
+	return err
+}
+
+// SetSources makes sources the pipeline's sources, matched to the current
+// ones by Name (see the package documentation): new ones start, removed
+// ones are drained, changed ones are drained and then restarted, unchanged
+// ones (same Name and ConfigHash) keep running and the Source passed for
+// them is ignored. Every new or changed source is checked first (its parser
+// described, its tail options validated): on error nothing changes, and the
+// caller keeps the ownership of every Source passed. SetSources returns
+// without waiting for drains; Stats tells when they are done. It may be
+// called before Run, and while Run runs.
+func (p *Pipeline) SetSources(ctx context.Context, sources []Source) error {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+
+	seen := make(map[string]bool, len(sources))
+	for _, src := range sources {
+		if src.Name == "" {
+			return errors.New("pipeline: a source has no name")
+		}
+		if seen[src.Name] {
+			return fmt.Errorf("pipeline: source %q given twice", src.Name)
+		}
+		seen[src.Name] = true
+	}
+
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return errors.New("pipeline: stopped")
+	}
+	var todo []Source
+	for _, src := range sources {
+		if sl := p.slots[src.Name]; sl == nil || sl.want == nil || sl.want.src.ConfigHash != src.ConfigHash {
+			todo = append(todo, src)
+		}
+	}
+	p.mu.Unlock()
+
+	// Every new or changed source is checked before anything changes, so
+	// that an error leaves the running sources as they are.
+	prepared := make(map[string]*instance, len(todo))
+	for _, src := range todo {
+		in, err := p.prepare(ctx, src)
+		if err != nil {
+			return fmt.Errorf("source %q: %w", src.Name, err)
+		}
+		prepared[src.Name] = in
+	}
+
+	var release []func()
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return errors.New("pipeline: stopped")
+	}
+	for _, src := range sources {
+		in := prepared[src.Name]
+		if in == nil {
+			continue // unchanged
+		}
+		sl := p.slots[src.Name]
+		if sl == nil {
+			sl = &slot{name: src.Name, stats: new(sourceCounters)}
+			p.slots[src.Name] = sl
+		}
+		release = append(release, p.replaceLocked(sl, in)...)
+	}
+	for name, sl := range p.slots {
+		if !seen[name] && sl.want != nil {
+			release = append(release, p.replaceLocked(sl, nil)...)
+		}
+	}
+	for _, sl := range p.slots {
+		p.reconcileLocked(sl)
+	}
+	p.mu.Unlock()
+	for _, done := range release {
+		done()
+	}
+	return nil
+}
+
+// prepare checks src and builds its instance, without starting it.
+func (p *Pipeline) prepare(ctx context.Context, src Source) (*instance, error) {
+	isStart, err := StartRule(ctx, src.Parser)
+	if err != nil {
+		return nil, err
+	}
+	topts := src.Tail
+	topts.Source = src.Name
+	topts.StartRuleFor = isStart
+	topts.Positions = p.opts.Checkpoints
+	if topts.Logger == nil {
+		topts.Logger = p.logger
+	}
+	tailer, err := tail.New(topts)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{src: src, tailer: tailer}, nil
 }
 
 // StartRule returns the parser's record start test for a file, chosen by
@@ -183,7 +405,7 @@ func StartRule(ctx context.Context, p plugins.Parser) (func(path string) func([]
 		}
 		text = re.Match
 	}
-	globs := desc.LinePerRecordFiles
+	globs := slices.Clone(desc.LinePerRecordFiles)
 	return func(file string) func([]byte) bool {
 		base := filepath.Base(file)
 		for _, glob := range globs {
@@ -193,132 +415,4 @@ func StartRule(ctx context.Context, p plugins.Parser) (func(path string) func([]
 		}
 		return text
 	}, nil
-}
-
-// shipLoop pushes batches in order and advances checkpoints on each ack.
-func shipLoop(ctx context.Context, stop context.CancelFunc, opts *Options, logger *slog.Logger, batches <-chan []agent.Entry) error {
-	// Pushes outlive ctx by ShutdownTimeout so that what is parsed gets out.
-	pushCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-pushCtx.Done():
-			return
-		}
-		t := time.NewTimer(opts.ShutdownTimeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-pushCtx.Done():
-		}
-	}()
-
-	// Up to MaxInFlight pushes overlap, so that parsing, sending and the
-	// aggregator's work run side by side; acknowledgements are applied in
-	// batch order, so a checkpoint never passes an unacknowledged batch.
-	type push struct {
-		id    uint64
-		batch []agent.Entry
-		done  chan error
-	}
-	n := max(opts.MaxInFlight, 1) // Run sets the default
-	slots := make(chan struct{}, n)
-	inflight := make(chan *push, n)
-	var failed atomic.Bool
-	go func() {
-		defer close(inflight)
-		var id uint64
-		for batch := range batches {
-			if failed.Load() {
-				continue // drained: the records are read again on restart
-			}
-			slots <- struct{}{}
-			id++
-			p := &push{id: id, batch: batch, done: make(chan error, 1)}
-			go func() { p.done <- pushBatch(pushCtx, opts.Pusher, p.id, p.batch, logger) }()
-			inflight <- p
-		}
-	}()
-
-	flush := time.NewTicker(opts.FlushInterval)
-	defer flush.Stop()
-	dirty := false
-	for {
-		select {
-		case <-flush.C:
-			if dirty {
-				if err := opts.Checkpoints.Flush(); err != nil {
-					logger.Error("write checkpoints", "error", err)
-				} else {
-					dirty = false
-				}
-			}
-		case p, ok := <-inflight:
-			if !ok {
-				return finalFlush(opts, logger)
-			}
-			err := <-p.done
-			<-slots
-			if err != nil {
-				// The batch's records are re-read from the last checkpoint
-				// on the next start. A shutdown explains the failure; any
-				// other stops the agent rather than tail without shipping.
-				shutdown := ctx.Err() != nil
-				failed.Store(true)
-				stop()
-				for p := range inflight {
-					<-p.done
-					<-slots
-				}
-				if shutdown {
-					logger.Warn("batch not acknowledged before shutdown", "batch_id", p.id, "entries", len(p.batch), "error", err)
-					return finalFlush(opts, logger)
-				}
-				return errors.Join(fmt.Errorf("push batch %d: %w", p.id, err), finalFlush(opts, logger))
-			}
-			for i := range p.batch {
-				e := &p.batch[i]
-				opts.Checkpoints.Commit(e.File, e.Source, e.Path, e.End)
-			}
-			dirty = true
-		}
-	}
-}
-
-// pushBatch pushes one batch. An entry the aggregator says it can never
-// store is sent again raw, flagged parse_error; if even that is refused it
-// is left out, logged: one poisoned record must not stall its source.
-func pushBatch(ctx context.Context, pusher Pusher, id uint64, batch []agent.Entry, logger *slog.Logger) error {
-	for {
-		_, err := pusher.Push(ctx, id, batch)
-		var rej *ship.RejectedError
-		if !errors.As(err, &rej) {
-			return err
-		}
-		e := &batch[rej.Index]
-		if e.Parsed.ParseError && e.Parsed.Completion == nil && len(e.Parsed.Details) == 0 {
-			logger.Error("aggregator rejected an entry even raw; it is left out",
-				"source", e.Source, "file", e.Path, "offset", e.Offset, "error", err)
-			batch = append(batch[:rej.Index:rej.Index], batch[rej.Index+1:]...)
-			continue
-		}
-		logger.Warn("aggregator rejected an entry; sending it raw",
-			"source", e.Source, "file", e.Path, "offset", e.Offset, "error", err)
-		e.Parsed = plugins.Entry{
-			TimestampRaw: e.Parsed.TimestampRaw,
-			Message:      e.Parsed.Message,
-			ParseError:   true,
-			Truncated:    e.Parsed.Truncated,
-		}
-	}
-}
-
-func finalFlush(opts *Options, logger *slog.Logger) error {
-	if err := opts.Checkpoints.Flush(); err != nil {
-		logger.Error("write checkpoints at shutdown", "error", err)
-		return fmt.Errorf("write checkpoints: %w", err)
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hooktail/hooktail/agent"
+	"github.com/hooktail/hooktail/agent/positions"
 	"github.com/hooktail/hooktail/agent/ship"
 	"github.com/hooktail/hooktail/plugins"
 )
@@ -52,22 +53,22 @@ func recs(from, n int) []agent.Record {
 }
 
 // sizes drains what is ready on out and returns the batch sizes.
-func sizes(out <-chan []agent.Entry) []int {
+func sizes(out <-chan batch) []int {
 	var got []int
 	for {
 		select {
 		case b := <-out:
-			got = append(got, len(b))
+			got = append(got, len(b.entries))
 		default:
 			return got
 		}
 	}
 }
 
-func startParseStage(t *testing.T, ctx context.Context, maxEntries int, maxWait time.Duration) (chan<- []agent.Record, <-chan []agent.Entry, <-chan struct{}) {
+func startParseStage(t *testing.T, ctx context.Context, maxEntries int, maxWait time.Duration) (chan<- []agent.Record, <-chan batch, <-chan struct{}) {
 	t.Helper()
 	in := make(chan []agent.Record)
-	out := make(chan []agent.Entry, 100)
+	out := make(chan batch, 100)
 	opts := &Options{BatchMaxEntries: maxEntries, BatchMaxWait: maxWait}
 	p := &parseStage{opts: opts, out: out, parser: &Parser{Source: "s", Parser: echoParser{}, Logger: slog.New(slog.DiscardHandler)}}
 	done := make(chan struct{})
@@ -131,7 +132,7 @@ func TestParseStageKeepsOrder(t *testing.T) {
 		<-done
 		var offs []int64
 		for len(out) > 0 {
-			for _, e := range <-out {
+			for _, e := range (<-out).entries {
 				if want := fmt.Sprintf("r%d", e.Offset/10); e.Parsed.Message != want || e.End != e.Offset+10 || e.Source != "s" || e.Path != "/x.log" {
 					t.Errorf("entry %+v, want message %q and the record's identity", e, want)
 				}
@@ -195,6 +196,22 @@ func (m *memCheckpoints) Flush() error {
 	return m.flushErr
 }
 
+func (m *memCheckpoints) Entries() []positions.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]positions.Entry, 0, len(m.commits))
+	for id, off := range m.commits {
+		out = append(out, positions.Entry{File: id, Offset: off, Source: "s", Path: "/x.log"})
+	}
+	return out
+}
+
+func (m *memCheckpoints) Forget(id agent.FileID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.commits, id)
+}
+
 func (m *memCheckpoints) state() (map[agent.FileID]int64, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -213,25 +230,48 @@ func entries(file agent.FileID, ends ...int64) []agent.Entry {
 	return out
 }
 
+// startShipLoop runs the ship loop of a pipeline with opts (and no
+// sources) and returns the pipeline, whose batches channel feeds it.
+func startShipLoop(t *testing.T, ctx context.Context, opts Options) (*Pipeline, <-chan error) {
+	t.Helper()
+	opts.Logger = slog.New(slog.DiscardHandler)
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.shipLoop(ctx, func() {}) }()
+	return p, done
+}
+
+func entryBatch(file agent.FileID, ends ...int64) batch {
+	return batch{entries: entries(file, ends...), stats: new(sourceCounters)}
+}
+
 func TestShipLoopFlushInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ids []uint64
 		cps := &memCheckpoints{}
-		opts := &Options{
+		p, done := startShipLoop(t, t.Context(), Options{
 			Pusher: funcPusher(func(_ context.Context, id uint64, e []agent.Entry) (ship.Ack, error) {
 				ids = append(ids, id)
-				return ship.Ack{Stored: len(e)}, nil
+				return ship.Ack{Stored: len(e), Duplicates: 1}, nil
 			}),
-			Checkpoints: cps, FlushInterval: time.Second, ShutdownTimeout: time.Second,
-		}
-		batches := make(chan []agent.Entry)
-		done := make(chan error, 1)
-		go func() { done <- shipLoop(t.Context(), func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
+			Checkpoints: cps, FlushInterval: time.Second, ShutdownTimeout: time.Second, MaxInFlight: 1,
+		})
+		batches := p.batches
 
 		a, b := agent.FileID{Ino: 1}, agent.FileID{Ino: 2}
-		batches <- entries(a, 10, 20)
-		batches <- append(entries(b, 5), entries(a, 30)...)
+		stats := new(sourceCounters)
+		batches <- batch{entries: entries(a, 10, 20), stats: stats}
+		batches <- batch{entries: append(entries(b, 5), entries(a, 30)...), stats: stats}
 		synctest.Wait()
+		if got := p.Stats(); got.Batches != 2 || got.BatchesInFlight != 0 || got.LastAck.IsZero() {
+			t.Errorf("Stats() = %+v, want 2 batches acknowledged, none in flight", got)
+		}
+		if got, want := [2]int64{stats.entries.Load(), stats.duplicates.Load()}, [2]int64{4, 2}; got != want {
+			t.Errorf("source entries and duplicates = %v, want %v", got, want)
+		}
 		commits, flushes := cps.state()
 		if diff := cmp.Diff(map[agent.FileID]int64{a: 30, b: 5}, commits); diff != "" {
 			t.Fatalf("commits mismatch (-want +got):\n%s", diff)
@@ -268,14 +308,12 @@ func TestShipLoopFlushInterval(t *testing.T) {
 func TestShipLoopFlushRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cps := &memCheckpoints{flushErr: errors.New("disk full")}
-		opts := &Options{
+		p, done := startShipLoop(t, t.Context(), Options{
 			Pusher:      funcPusher(func(context.Context, uint64, []agent.Entry) (ship.Ack, error) { return ship.Ack{}, nil }),
 			Checkpoints: cps, FlushInterval: time.Second, ShutdownTimeout: time.Second,
-		}
-		batches := make(chan []agent.Entry)
-		done := make(chan error, 1)
-		go func() { done <- shipLoop(t.Context(), func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
-		batches <- entries(agent.FileID{Ino: 1}, 10)
+		})
+		batches := p.batches
+		batches <- entryBatch(agent.FileID{Ino: 1}, 10)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		if _, flushes := cps.state(); flushes != 2 {
@@ -303,23 +341,24 @@ func TestShipLoopShutdownTimeout(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		var pushEnded time.Time
 		cps := &memCheckpoints{}
-		opts := &Options{
+		p, done := startShipLoop(t, ctx, Options{
 			Pusher: funcPusher(func(ctx context.Context, _ uint64, _ []agent.Entry) (ship.Ack, error) {
 				<-ctx.Done()
 				pushEnded = time.Now()
 				return ship.Ack{}, ctx.Err()
 			}),
-			Checkpoints: cps, FlushInterval: time.Hour, ShutdownTimeout: 10 * time.Second,
-		}
-		batches := make(chan []agent.Entry, 1)
-		done := make(chan error, 1)
-		go func() { done <- shipLoop(ctx, func() {}, opts, slog.New(slog.DiscardHandler), batches) }()
-		batches <- entries(agent.FileID{Ino: 1}, 10)
+			Checkpoints: cps, FlushInterval: time.Hour, ShutdownTimeout: 10 * time.Second, MaxInFlight: 1,
+		})
+		batches := p.batches
+		batches <- entryBatch(agent.FileID{Ino: 1}, 10)
 		synctest.Wait()
+		if got := p.Stats().BatchesInFlight; got != 1 {
+			t.Errorf("BatchesInFlight = %d, want 1", got)
+		}
 		cancelled := time.Now()
 		cancel()
 		// A batch queued behind the blocked one is drained, not pushed.
-		batches <- entries(agent.FileID{Ino: 1}, 20)
+		batches <- entryBatch(agent.FileID{Ino: 1}, 20)
 		close(batches)
 		if err := <-done; err != nil {
 			t.Fatalf("shipLoop() = %v", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hooktail/hooktail/agent"
 	"github.com/hooktail/hooktail/agent/pipeline"
+	"github.com/hooktail/hooktail/agent/positions"
 	"github.com/hooktail/hooktail/agent/ship"
 	"github.com/hooktail/hooktail/agent/tail"
 	"github.com/hooktail/hooktail/plugins"
@@ -173,8 +174,8 @@ type commit struct {
 	Offset int64
 }
 
-// fakeCheckpoints records commits and flushes. GetFunc answers Get (none
-// when nil); FlushFunc, when set, is Flush's result. OnCommit, when set,
+// fakeCheckpoints records commits and flushes. GetFunc answers Get (the
+// last commit when nil); FlushFunc, when set, is Flush's result. OnCommit, when set,
 // sees every commit as it happens.
 type fakeCheckpoints struct {
 	GetFunc   func(id agent.FileID) (int64, bool)
@@ -186,13 +187,29 @@ type fakeCheckpoints struct {
 	flushes int
 	// flushedCommits is len(commits) at the last Flush.
 	flushedCommits int
+	// extra are checkpoints held besides the commits (as loaded from disk);
+	// forgotten the identities Forget dropped.
+	extra     []positions.Entry
+	forgotten []agent.FileID
 }
 
 var _ pipeline.Checkpoints = (*fakeCheckpoints)(nil)
 
+// Get answers with GetFunc when set, else with the last commit of id, as
+// the positions store would.
 func (c *fakeCheckpoints) Get(id agent.FileID) (int64, bool) {
 	if c.GetFunc != nil {
 		return c.GetFunc(id)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slices.Contains(c.forgotten, id) {
+		return 0, false
+	}
+	for i := len(c.commits) - 1; i >= 0; i-- {
+		if c.commits[i].File == id {
+			return c.commits[i].Offset, true
+		}
 	}
 	return 0, false
 }
@@ -216,6 +233,33 @@ func (c *fakeCheckpoints) Flush() error {
 		return c.FlushFunc()
 	}
 	return nil
+}
+
+// Entries returns the latest commit of each file not forgotten, and the
+// extra ones.
+func (c *fakeCheckpoints) Entries() []positions.Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	latest := make(map[agent.FileID]positions.Entry)
+	for _, e := range c.extra {
+		latest[e.File] = e
+	}
+	for _, cm := range c.commits {
+		latest[cm.File] = positions.Entry{File: cm.File, Offset: cm.Offset, Path: cm.Path, Source: cm.Source}
+	}
+	var out []positions.Entry
+	for id, e := range latest {
+		if !slices.Contains(c.forgotten, id) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (c *fakeCheckpoints) Forget(id agent.FileID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgotten = append(c.forgotten, id)
 }
 
 func (c *fakeCheckpoints) snapshot() (commits []commit, flushes, flushedCommits int) {
