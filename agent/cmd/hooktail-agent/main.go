@@ -1,7 +1,7 @@
 // Command hooktail-agent tails a webhook server's log files, parses them and
 // ships the entries to a hooktail aggregator.
 //
-//	hooktail-agent -config PATH                 run
+//	hooktail-agent -config PATH                 run (SIGHUP reloads PATH)
 //	hooktail-agent validate -config PATH        check the configuration
 //	hooktail-agent parse -config PATH -source NAME [FILE]
 //	                                            print the entries FILE (or stdin) yields, as JSON lines
@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	_ "time/tzdata" // timezones work on hosts without a zoneinfo database
 
@@ -61,11 +63,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		Version: version,
 		Usage:   "  hooktail-agent -config PATH\n  hooktail-agent validate -config PATH\n  hooktail-agent parse -config PATH -source NAME [FILE]\n  hooktail-agent -version\n",
 		Run: func(ctx context.Context, path string, logger *slog.Logger) error {
+			// SIGHUP reloads the configuration. It is caught from the start:
+			// one that arrives while the agent starts is applied once it
+			// runs, rather than ending the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := load(path, stderr)
 			if err != nil {
 				return err
 			}
-			return runAgent(ctx, cfg, logger)
+			return runAgent(ctx, path, cfg, hup, logger)
 		},
 	}
 	return cmd.Main(args, stdout, stderr)

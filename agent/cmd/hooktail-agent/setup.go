@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hooktail/hooktail/agent/metrics"
 	"github.com/hooktail/hooktail/agent/pipeline"
 	"github.com/hooktail/hooktail/agent/positions"
 	"github.com/hooktail/hooktail/agent/redact"
 	"github.com/hooktail/hooktail/agent/ship"
-	"github.com/hooktail/hooktail/agent/tail"
 	"github.com/hooktail/hooktail/config"
 )
 
@@ -39,7 +39,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runAgent(ctx context.Context, cfg *config.Agent, logger *slog.Logger) error {
+// runAgent runs the agent with cfg, loaded from path, until ctx is done.
+// Every signal on hup reloads path (see reload.go).
+func runAgent(ctx context.Context, path string, cfg *config.Agent, hup <-chan os.Signal, logger *slog.Logger) error {
 	logger = logger.With("agent_id", cfg.AgentID)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
@@ -64,36 +66,67 @@ func runAgent(ctx context.Context, cfg *config.Agent, logger *slog.Logger) error
 	}
 	defer client.Close()
 
-	sources := make([]pipeline.Source, 0, len(cfg.Sources))
-	for i := range cfg.Sources {
-		src := &cfg.Sources[i]
-		p, err := configuredParser(ctx, cfg, src)
-		if err != nil {
-			return err
-		}
-		sources = append(sources, pipeline.Source{
-			Name:     src.Name,
-			Parser:   p,
-			Location: src.Location,
-			Tail: tail.Options{
-				Paths:          src.Paths,
-				Exclude:        src.Exclude,
-				StartAtEnd:     src.StartAt == config.StartAtEnd,
-				MaxRecordBytes: src.MaxRecordBytes,
-				RescanInterval: src.RescanInterval,
-			},
-		})
-	}
-	logger.Info("agent starting", "version", version, "sources", len(sources), "aggregator", cfg.Aggregator.Addresses)
-	err = pipeline.Run(ctx, pipeline.Options{
-		Sources:         sources,
+	redactor := redact.New(cfg.Redact.Patterns)
+	p, err := pipeline.New(pipeline.Options{
 		Pusher:          client,
 		Checkpoints:     checkpoints,
-		Redactor:        redact.New(cfg.Redact.Patterns),
+		Redactor:        redactor,
 		BatchMaxEntries: cfg.Aggregator.BatchMaxEntries,
 		BatchMaxWait:    cfg.Aggregator.BatchMaxWait,
 		Logger:          logger,
 	})
+	if err != nil {
+		return err
+	}
+	// A parser lives until the pipeline releases its source, or until the
+	// agent returns: past ctx, which the shutdown cancels first.
+	parsersCtx, stopParsers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopParsers()
+	sources := newSourceSet(parsersCtx, logger)
+	all, fresh, err := sources.build(cfg)
+	if err != nil {
+		return err
+	}
+	if err := p.SetSources(ctx, all); err != nil {
+		release(fresh)
+		return err
+	}
+	sources.commit(all)
+
+	reloads := newReloadMetrics()
+	if cfg.Metrics != nil {
+		reg, err := newRegistry(p, client, redactor, checkpoints, reloads)
+		if err != nil {
+			return err
+		}
+		ready := &metrics.Readiness{Pipeline: p, Shipper: client}
+		srv, err := startMetricsServer(cfg.Metrics.Listen, metrics.NewHandler(metrics.HandlerOptions{
+			Gatherer: reg, Ready: ready.Ready, Logger: logger,
+		}), logger)
+		if err != nil {
+			return err
+		}
+		// After the pipeline: /metrics and /readyz answer during the
+		// final flush.
+		defer srv.shutdown()
+	}
+
+	r := &reloader{path: path, running: cfg, pipeline: p, sources: sources, redactor: redactor, logger: logger, onResult: reloads.result}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.watch(watchCtx, hup)
+	}()
+
+	logger.Info("agent starting", "version", version, "sources", len(all), "aggregator", cfg.Aggregator.Addresses)
+	stopLog := context.AfterFunc(ctx, func() {
+		logger.Info("stopping: pushing what is already parsed, then writing the checkpoints")
+	})
+	defer stopLog()
+	err = p.Run(ctx)
+	stopWatch()
+	<-watched
 	logger.Info("agent stopped")
 	return err
 }
