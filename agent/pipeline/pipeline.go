@@ -373,11 +373,29 @@ func (p *Pipeline) prepare(ctx context.Context, src Source) (*instance, error) {
 	if topts.Logger == nil {
 		topts.Logger = p.logger
 	}
+	if topts.StartAtEnd && hasCheckpoints(p.opts.Checkpoints, src.Name) {
+		// start_at = "end" is for a source's very first start. Once it has
+		// checkpoints, a file without one is new (rotated in while the
+		// agent was down, say): starting it at its end would skip records.
+		topts.StartAtEnd = false
+		p.logger.Info("source has checkpoints: files without one are read from the beginning",
+			"source", src.Name)
+	}
 	tailer, err := tail.New(topts)
 	if err != nil {
 		return nil, err
 	}
 	return &instance{src: src, tailer: tailer}, nil
+}
+
+// hasCheckpoints reports whether cps holds a checkpoint of source.
+func hasCheckpoints(cps Checkpoints, source string) bool {
+	for _, e := range cps.Entries() {
+		if e.Source == source {
+			return true
+		}
+	}
+	return false
 }
 
 // StartRule returns the parser's record start test for a file, chosen by

@@ -1244,3 +1244,86 @@ func TestRunRejectedEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestStartAtEndOnlyOnFirstStart checks that start_at = "end" skips the
+// existing content of a source's files on its first start only: once the
+// source has checkpoints, a file without one (rotated in while the agent
+// was down) is read from its beginning.
+func TestStartAtEndOnlyOnFirstStart(t *testing.T) {
+	t.Parallel()
+	testCases := map[string]struct {
+		// checkpoints are the checkpoints held at start.
+		checkpoints []positions.Entry
+		want        []string
+	}{
+		"first start skips existing content": {
+			want: []string{"R2 INFO new"},
+		},
+		"another source's checkpoints do not count": {
+			checkpoints: []positions.Entry{{File: agent.FileID{Dev: 1, Ino: 2, Fingerprint: 3}, Offset: 9, Source: "other"}},
+			want:        []string{"R2 INFO new"},
+		},
+		"a source with checkpoints reads new files whole": {
+			checkpoints: []positions.Entry{{File: agent.FileID{Dev: 1, Ino: 2, Fingerprint: 3}, Offset: 9, Source: "src"}},
+			want:        []string{"R0 INFO old", "R1 INFO old", "R2 INFO new"},
+		},
+	}
+	for name, tc := range testCases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x.log")
+			writeFile(t, path, "R0 INFO old\nR1 INFO old\n")
+			pusher := &fakePusher{}
+			cps := &fakeCheckpoints{extra: tc.checkpoints}
+			topts := tailOptions(dir)
+			topts.StartAtEnd = true
+			p, err := pipeline.New(pipeline.Options{
+				Pusher:       pusher,
+				Checkpoints:  cps,
+				BatchMaxWait: time.Millisecond,
+				Logger:       discard(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			if err := p.SetSources(ctx, []pipeline.Source{{Name: "src", Parser: &fakeParser{}, Tail: topts}}); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				<-done
+			})
+			// Once the file is identified its start point is fixed; only
+			// then is the append new content.
+			waitFor(t, "file followed", func() bool {
+				fs := p.Files()
+				return len(fs) == 1 && fs[0].Identified
+			})
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("R2 INFO new\n"); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			waitFor(t, "final checkpoint", func() bool { return cps.last()[path] == 36 })
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			done <- nil // for the cleanup
+			var msgs []string
+			for _, e := range pusher.entries() {
+				msgs = append(msgs, e.Parsed.Message)
+			}
+			if diff := cmp.Diff(tc.want, msgs); diff != "" {
+				t.Errorf("shipped messages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
