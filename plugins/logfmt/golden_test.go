@@ -1,0 +1,22 @@
+package logfmt_test
+
+import (
+	"flag"
+	"testing"
+	_ "time/tzdata" // timezone.txt cases must not depend on the host's zoneinfo
+
+	"github.com/hooktail/hooktail/plugins"
+	"github.com/hooktail/hooktail/plugins/internal/parsertest"
+	"github.com/hooktail/hooktail/plugins/logfmt"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*/expected.jsonl from the parser's output")
+
+func newParser() plugins.Parser { return logfmt.New() }
+
+// TestGolden parses testdata/<case>/input.log with the case's config.json
+// and timezone.txt and compares the entries with expected.jsonl. Run with
+// -update to rewrite the expected files, then review the diff by hand.
+func TestGolden(t *testing.T) {
+	parsertest.Golden(t, newParser, *update)
+}
