@@ -19,6 +19,17 @@ var ErrNotFound = errors.New("not found")
 // no store can ever accept as it is, so that retrying it cannot help.
 var ErrInvalidEntry = errors.New("invalid entry")
 
+// ErrStorageFull matches (errors.Is) a Store error caused by a full disk or
+// a database at its size limit. Nothing of the failed call was stored, reads
+// keep working, and the same call succeeds once space is freed: retrying is
+// right, but it needs an operator (or retention) to free space.
+var ErrStorageFull = errors.New("storage full")
+
+// ErrStorageIO matches (errors.Is) a Store error caused by an I/O error of
+// the storage underneath. Nothing of the failed call was stored; retrying
+// may succeed.
+var ErrStorageIO = errors.New("storage i/o error")
+
 // InvalidEntryError is returned by Store.Ingest when an entry of the batch
 // cannot be stored, deterministically (an encoding error, a value out of
 // range): the same batch fails the same way every time. Every other Ingest

@@ -44,7 +44,7 @@ func validPrefixes(in []netip.Prefix) error {
 // the request (not even its validation) is answered to an outsider.
 func (s *Server) trustedOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.access.trusted(r) {
+		if !s.access.Load().trusted(r) {
 			writeDetail(w, http.StatusForbidden, detailForbidden)
 			return
 		}

@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hooktail/hooktail/aggregator"
 )
@@ -53,6 +55,9 @@ type Options struct {
 	// Ready reports readiness for /readyz, given the request's context;
 	// nil means always ready.
 	Ready func(ctx context.Context) error
+	// Metrics serves GET /metrics, to trusted networks only (SPEC §5.5);
+	// nil leaves the route out (404).
+	Metrics http.Handler
 }
 
 // loopbackNetworks is what a nil Options.TrustedNetworks trusts.
@@ -61,36 +66,40 @@ func loopbackNetworks() []netip.Prefix {
 }
 
 // Server is the aggregator's HTTP handler. It is safe for concurrent use.
+// It is a prometheus.Collector of its request metrics: register it with
+// the registry that serves them.
 type Server struct {
-	store  aggregator.Store
-	access accessPolicy
-	log    *slog.Logger
-	now    func() time.Time
-	ready  func(context.Context) error
-	router *mux.Router
+	store   aggregator.Store
+	access  atomic.Pointer[accessPolicy]
+	log     *slog.Logger
+	now     func() time.Time
+	ready   func(context.Context) error
+	metrics http.Handler
+	router  *mux.Router
+	// requests is hooktail_http_request_duration_seconds{route, code}.
+	requests *prometheus.HistogramVec
 }
 
-var _ http.Handler = (*Server)(nil)
+var (
+	_ http.Handler         = (*Server)(nil)
+	_ prometheus.Collector = (*Server)(nil)
+)
 
 // New builds a Server. It does no I/O.
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("new http api: store is required")
 	}
-	networks := opts.TrustedNetworks
-	if networks == nil {
-		networks = loopbackNetworks()
-	}
-	access, err := newAccessPolicy(networks, opts.TrustedProxies)
-	if err != nil {
-		return nil, fmt.Errorf("new http api: %w", err)
-	}
 	s := &Server{
-		store:  opts.Store,
-		access: access,
-		log:    opts.Logger,
-		now:    opts.Now,
-		ready:  opts.Ready,
+		store:    opts.Store,
+		log:      opts.Logger,
+		now:      opts.Now,
+		ready:    opts.Ready,
+		metrics:  opts.Metrics,
+		requests: newRequestMetrics(),
+	}
+	if err := s.SetAccess(opts.TrustedNetworks, opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("new http api: %w", err)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -103,9 +112,25 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// SetAccess changes Options.TrustedNetworks and Options.TrustedProxies,
+// with the same meaning (nil networks: loopback only), for every request
+// from now on. An invalid prefix changes nothing. Safe for concurrent use.
+func (s *Server) SetAccess(networks, proxies []netip.Prefix) error {
+	if networks == nil {
+		networks = loopbackNetworks()
+	}
+	access, err := newAccessPolicy(networks, proxies)
+	if err != nil {
+		return err
+	}
+	s.access.Store(&access)
+	return nil
+}
+
 // routes registers every route of this milestone.
 func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
+	r.Use(recordRoute)
 	// Cleaning would answer 301 with an empty body; an unclean path is
 	// simply not found.
 	r.SkipClean(true)
@@ -120,15 +145,22 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc("/logs/api/entries", s.trustedOnly(s.handleEntries)).Methods(get...)
 	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.trustedOnly(s.handleWorkflowSteps)).Methods(get...)
 	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}", s.trustedOnly(s.handleStepLogs)).Methods(get...)
+	if s.metrics != nil {
+		r.Handle("/metrics", s.trustedOnly(s.metrics.ServeHTTP)).Methods(get...)
+	}
 	return r
 }
 
 // ServeHTTP sets the JSON content type, recovers panics as a 500 JSON answer,
-// logs the request at Debug and dispatches to the router.
+// logs the request at Debug, times it by route template and status, and
+// dispatches to the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	rec := &statusRecorder{ResponseWriter: w}
 	rec.Header().Set("Content-Type", contentTypeJSON)
+	route := &matchedRoute{}
+	r = r.WithContext(context.WithValue(r.Context(), matchedRouteKey{}, route))
+	defer s.observe(route, rec, start) // after the recovery below
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

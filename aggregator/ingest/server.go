@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -33,7 +36,8 @@ type Ingester interface {
 type Options struct {
 	Store Ingester
 	// Tokens are the accepted bearer tokens. Empty: no token is asked for,
-	// and only peers in TrustedNetworks may push.
+	// and only peers in TrustedNetworks may push. SetAccess changes them
+	// and TrustedNetworks while the server runs.
 	Tokens          []string
 	TrustedNetworks []netip.Prefix
 	// MaxBatchEntries rejects larger batches (0: 100000).
@@ -41,11 +45,26 @@ type Options struct {
 	Logger          *slog.Logger
 }
 
-// Server implements the hooktail.v1.Ingest service.
+// Server implements the hooktail.v1.Ingest service. It is a
+// prometheus.Collector of its metrics (metrics.go): register it with the
+// registry that serves them.
 type Server struct {
 	hooktailv1.UnimplementedIngestServer
-	opts   Options
-	logger *slog.Logger
+	store      Ingester
+	maxEntries int
+	logger     *slog.Logger
+	access     atomic.Pointer[access]
+	metrics    *metrics
+	// lastFullLog is when (Unix ns) a full disk was last logged at Error.
+	lastFullLog atomic.Int64
+}
+
+var _ prometheus.Collector = (*Server)(nil)
+
+// access is who may push.
+type access struct {
+	tokens  [][]byte
+	trusted []netip.Prefix
 }
 
 // New returns a Server; it does no I/O.
@@ -57,54 +76,106 @@ func New(opts Options) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Server{opts: opts, logger: logger.With("component", "ingest")}
+	s := &Server{store: opts.Store, maxEntries: opts.MaxBatchEntries,
+		logger: logger.With("component", "ingest"), metrics: newMetrics()}
+	s.SetAccess(opts.Tokens, opts.TrustedNetworks)
+	return s
+}
+
+// SetAccess changes who may push (Options.Tokens and
+// Options.TrustedNetworks) for every Push from now on; a Push already
+// authorized completes. Safe for concurrent use.
+func (s *Server) SetAccess(tokens []string, trusted []netip.Prefix) {
+	a := &access{trusted: slices.Clone(trusted)}
+	for _, t := range tokens {
+		a.tokens = append(a.tokens, []byte(t))
+	}
+	s.access.Store(a)
 }
 
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { hooktailv1.RegisterIngestServer(g, s) }
 
 // Push stores one batch and acknowledges it once it is durable. A failed
-// Push answers Unavailable when retrying the batch may succeed, and
-// InvalidArgument (with InvalidEntryTrailer naming the entry, when known)
-// when the same batch can never be stored.
+// Push answers InvalidArgument (with InvalidEntryTrailer naming the entry,
+// when known) when the same batch can never be stored, and Unavailable
+// when retrying it may succeed: a store error, a full disk (the message
+// says so; nothing of the batch is stored) or an I/O error.
 func (s *Server) Push(ctx context.Context, req *hooktailv1.PushRequest) (*hooktailv1.PushResponse, error) {
 	if err := s.authorize(ctx); err != nil {
 		return nil, err
 	}
-	if n := len(req.GetEntries()); n > s.opts.MaxBatchEntries {
-		return nil, status.Errorf(codes.InvalidArgument, "batch of %d entries exceeds the limit of %d", n, s.opts.MaxBatchEntries)
+	if n := len(req.GetEntries()); n > s.maxEntries {
+		s.metrics.failed(reasonTooLarge)
+		return nil, status.Errorf(codes.InvalidArgument, "batch of %d entries exceeds the limit of %d", n, s.maxEntries)
 	}
 	batch := &aggregator.Batch{AgentID: req.GetAgentId(), Entries: make([]aggregator.Entry, len(req.GetEntries()))}
 	for i, e := range req.GetEntries() {
 		fromProto(&batch.Entries[i], e, req.GetAgentId())
 	}
+	s.metrics.inFlight.Inc()
 	start := time.Now()
-	res, err := s.opts.Store.Ingest(ctx, batch)
+	res, err := s.store.Ingest(ctx, batch)
+	took := time.Since(start)
+	s.metrics.inFlight.Dec()
+	s.metrics.duration.Observe(took.Seconds())
 	if err != nil {
-		s.logger.Warn("ingest batch failed", "agent_id", req.GetAgentId(), "batch_id", req.GetBatchId(), "entries", len(batch.Entries), "error", err)
-		// Fixed messages: the store's error text stays in the log.
-		switch {
-		case errors.Is(err, context.Canceled):
-			return nil, status.Error(codes.Canceled, "request cancelled")
-		case errors.Is(err, context.DeadlineExceeded):
-			return nil, status.Error(codes.DeadlineExceeded, "request deadline exceeded")
-		}
-		if invalid, ok := errors.AsType[*aggregator.InvalidEntryError](err); ok {
-			return nil, invalidEntry(ctx, invalid.Index, len(batch.Entries))
-		}
-		if errors.Is(err, aggregator.ErrInvalidEntry) {
-			return nil, invalidEntry(ctx, -1, len(batch.Entries))
-		}
-		// Retryable by design: the agent keeps the batch and tries again.
-		return nil, status.Error(codes.Unavailable, "store unavailable, retry later")
+		return nil, s.storeFailed(ctx, req, len(batch.Entries), err)
 	}
+	s.metrics.stored(res)
 	s.logger.Debug("ingested batch", "agent_id", req.GetAgentId(), "batch_id", req.GetBatchId(),
-		"stored", res.Stored, "duplicates", res.Duplicates, "took", time.Since(start))
+		"stored", res.Stored, "duplicates", res.Duplicates, "took", took)
 	return &hooktailv1.PushResponse{
 		BatchId:    req.GetBatchId(),
 		Stored:     uint32(res.Stored),
 		Duplicates: uint32(res.Duplicates),
 	}, nil
+}
+
+// fullLogInterval is the least time between two Error logs of a full disk;
+// the failures in between are logged at Warn.
+const fullLogInterval = time.Minute
+
+// storeFailed logs a failed Ingest and returns its answer. The answers
+// carry fixed messages: the store's error text stays in the log.
+func (s *Server) storeFailed(ctx context.Context, req *hooktailv1.PushRequest, n int, err error) error {
+	level := slog.LevelWarn
+	if errors.Is(err, aggregator.ErrStorageFull) {
+		// Needs a human, but every agent retries every few seconds.
+		if now := time.Now().UnixNano(); now-s.lastFullLog.Load() >= int64(fullLogInterval) {
+			s.lastFullLog.Store(now)
+			level = slog.LevelError
+		}
+	}
+	s.logger.Log(ctx, level, "ingest batch failed", "agent_id", req.GetAgentId(), "batch_id", req.GetBatchId(),
+		"entries", n, "error", err)
+	switch {
+	case errors.Is(err, context.Canceled):
+		s.metrics.failed(reasonCanceled)
+		return status.Error(codes.Canceled, "request cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		s.metrics.failed(reasonDeadline)
+		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
+	}
+	if invalid, ok := errors.AsType[*aggregator.InvalidEntryError](err); ok {
+		s.metrics.failed(reasonInvalidEntry)
+		return invalidEntry(ctx, s.metrics, invalid.Index, n)
+	}
+	if errors.Is(err, aggregator.ErrInvalidEntry) {
+		s.metrics.failed(reasonInvalidEntry)
+		return invalidEntry(ctx, s.metrics, -1, n)
+	}
+	// Retryable by design: the agent keeps the batch and tries again.
+	switch {
+	case errors.Is(err, aggregator.ErrStorageFull):
+		s.metrics.failed(reasonDiskFull)
+		return status.Error(codes.Unavailable, "aggregator disk is full: the batch was not stored; retry later")
+	case errors.Is(err, aggregator.ErrStorageIO):
+		s.metrics.failed(reasonIOError)
+		return status.Error(codes.Unavailable, "aggregator storage I/O error: the batch was not stored; retry later")
+	}
+	s.metrics.failed(reasonStoreError)
+	return status.Error(codes.Unavailable, "store unavailable, retry later")
 }
 
 // InvalidEntryTrailer is the trailer key of an InvalidArgument answer to
@@ -115,11 +186,12 @@ const InvalidEntryTrailer = hooktailv1.InvalidEntryTrailer
 // invalidEntry is the answer to a batch the store can never accept: a
 // non-retryable InvalidArgument whose message names the entry (and which
 // also goes into the InvalidEntryTrailer), never the store's error text.
-func invalidEntry(ctx context.Context, index, n int) error {
+func invalidEntry(ctx context.Context, m *metrics, index, n int) error {
 	if index < 0 || index >= n {
 		return status.Error(codes.InvalidArgument,
 			"the batch holds an entry that can never be stored; retrying the same batch will not help")
 	}
+	m.rejectedEntries.Inc()
 	// Without a gRPC stream (a direct call) there is no trailer to set.
 	_ = grpc.SetTrailer(ctx, metadata.Pairs(InvalidEntryTrailer, strconv.Itoa(index)))
 	return status.Errorf(codes.InvalidArgument,
@@ -127,28 +199,30 @@ func invalidEntry(ctx context.Context, index, n int) error {
 }
 
 func (s *Server) authorize(ctx context.Context) error {
-	if len(s.opts.Tokens) > 0 {
+	a := s.access.Load()
+	if len(a.tokens) > 0 {
 		md, _ := metadata.FromIncomingContext(ctx)
 		for _, v := range md.Get("authorization") {
 			tok, ok := strings.CutPrefix(v, "Bearer ")
 			if !ok {
 				continue
 			}
-			for _, want := range s.opts.Tokens {
-				if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+			for _, want := range a.tokens {
+				if subtle.ConstantTimeCompare([]byte(tok), want) == 1 {
 					return nil
 				}
 			}
 		}
+		s.metrics.failed(reasonUnauthenticated)
 		return status.Error(codes.Unauthenticated, "missing or invalid ingest token")
 	}
 	p, ok := peer.FromContext(ctx)
-	if !ok || p.Addr == nil {
-		return status.Error(codes.PermissionDenied, "ingest is open to trusted networks only")
+	if ok && p.Addr != nil {
+		if addr, ok := peerAddr(p.Addr); ok && aggregator.Trusted(addr, a.trusted) {
+			return nil
+		}
 	}
-	if addr, ok := peerAddr(p.Addr); ok && aggregator.Trusted(addr, s.opts.TrustedNetworks) {
-		return nil
-	}
+	s.metrics.failed(reasonPermissionDenied)
 	return status.Error(codes.PermissionDenied, "ingest is open to trusted networks only")
 }
 

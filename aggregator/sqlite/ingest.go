@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -39,11 +40,13 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 	nocancel := context.WithoutCancel(ctx)
 	tx, err := s.wdb.BeginTx(nocancel, nil)
 	if err != nil {
-		return aggregator.IngestResult{}, fmt.Errorf("begin ingest: %w", err)
+		return aggregator.IngestResult{}, storageError(fmt.Errorf("begin ingest: %w", err))
 	}
+	now := s.now()
 	w := &batchWriter{
 		s: s, ctx: nocancel, cancel: ctx, tx: tx,
-		newestLimit: micros(s.now().Add(MaxFutureSkew)),
+		newestLimit: micros(now.Add(MaxFutureSkew)),
+		receivedAt:  now.UnixMicro(),
 		stmts:       make(map[stmtID]*sql.Stmt, len(writeSQL)),
 		newSources:  make(map[string]int64),
 		newFiles:    make(map[fileKey]int64),
@@ -53,21 +56,30 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 		seen:        make(map[identity]struct{}, len(b.Entries)),
 		args:        make([]any, 0, chunkLarge*entryInsertArgs),
 	}
+	w.receivedBox = w.receivedAt
 	res, err := w.run(b)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("commit ingest batch: %w", ctx.Err())
 	}
 	if err != nil {
+		err = storageError(err)
+		// After SQLITE_FULL or an I/O error SQLite may have rolled the
+		// transaction back itself, and then the rollback fails harmlessly.
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			s.log.Warn("rollback ingest", "error", rbErr)
+			level := slog.LevelWarn
+			if errors.Is(err, aggregator.ErrStorageFull) || errors.Is(err, aggregator.ErrStorageIO) {
+				level = slog.LevelDebug
+			}
+			s.log.Log(ctx, level, "rollback ingest", "error", rbErr)
 		}
 		return aggregator.IngestResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return aggregator.IngestResult{}, fmt.Errorf("commit ingest batch: %w", err)
+		return aggregator.IngestResult{}, storageError(fmt.Errorf("commit ingest batch: %w", err))
 	}
 	s.wrote()
 	s.truncateWALLocked()
+	s.checkSizeLocked()
 	// Only committed ids may enter the caches.
 	maps.Copy(s.sources, w.newSources)
 	maps.Copy(s.files, w.newFiles)
@@ -96,6 +108,26 @@ func normalizeTimes(b *aggregator.Batch) *aggregator.Batch {
 	return out
 }
 
+// ageOf is the age retention gives a record whose event time is t (µs, 0
+// unknown): t itself when it dates the record, else the batch's receive
+// time. An event time dates a record when it is after 1970 and at most
+// MaxFutureSkew past the receive time.
+func (w *batchWriter) ageOf(t int64) int64 {
+	if t <= 0 || t > w.newestLimit {
+		return w.receivedAt
+	}
+	return t
+}
+
+// receivedAtFor is the received_at column of an entry whose timestamp is
+// ts (µs): NULL when ts dates the entry, else the receive time.
+func (w *batchWriter) receivedAtFor(ts int64) any {
+	if ts <= 0 || ts > w.newestLimit {
+		return w.receivedBox
+	}
+	return nil
+}
+
 // invalid marks err, an encoding failure of entry index of the batch, as
 // one that retrying cannot fix.
 func invalid(index int, err error) error {
@@ -117,6 +149,11 @@ type batchWriter struct {
 	// among the times not after newestLimit.
 	newest      map[int64]int64
 	newestLimit int64
+	// receivedAt is when the batch was received (µs, Options.Now), the
+	// age of what its event time cannot date (see ageOf); receivedBox is
+	// it boxed once for the inserts.
+	receivedAt  int64
+	receivedBox any
 	// cur is the batch index of the entry being stored.
 	cur int
 	// dedupe holds the stored entries (before and during the batch) that
@@ -139,6 +176,7 @@ type hookState struct {
 	oldBounds []int64
 	bounds    []int64
 	maxTS     int64 // newest event time stored for the hook, µs
+	activeAt  int64 // newest age (ageOf) stored for the hook, µs
 	changed   bool  // the timeline changed
 	refold    bool  // stored entries change attempt: derive the hook anew
 	items     []aggregator.Entry
@@ -275,7 +313,7 @@ func (w *batchWriter) hook(id string, index int) (*hookState, error) {
 	}
 	h := &hookState{id: id, first: index}
 	var tl string
-	err := w.stmt(stLoadHook).QueryRowContext(w.ctx, id).Scan(&tl, &h.maxTS)
+	err := w.stmt(stLoadHook).QueryRowContext(w.ctx, id).Scan(&tl, &h.maxTS, &h.activeAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -443,7 +481,12 @@ func (w *batchWriter) derive(h *hookState) error {
 		return nil
 	}
 	for i := range h.items {
-		h.maxTS = max(h.maxTS, micros(aggregator.EventTime(&h.items[i])))
+		t := micros(aggregator.EventTime(&h.items[i]))
+		h.maxTS = max(h.maxTS, t)
+		h.activeAt = max(h.activeAt, w.ageOf(t))
+	}
+	if h.activeAt == 0 {
+		h.activeAt = w.receivedAt
 	}
 	attempts := len(h.bounds) + 1
 	if h.refold {
@@ -474,7 +517,7 @@ func (w *batchWriter) derive(h *hookState) error {
 	if err != nil {
 		return invalid(h.first, fmt.Errorf("encode timeline of hook %q: %w", h.id, err))
 	}
-	if _, err := w.stmt(stUpsertHook).ExecContext(w.ctx, h.id, string(tl), h.maxTS, attempts); err != nil {
+	if _, err := w.stmt(stUpsertHook).ExecContext(w.ctx, h.id, string(tl), h.maxTS, attempts, h.activeAt); err != nil {
 		return fmt.Errorf("save hook %q: %w", h.id, err)
 	}
 	return nil

@@ -24,12 +24,12 @@ import (
 // entryInsertCols are the columns of the multi-row entry insert.
 const entryInsertCols = `file_id, byte_offset, source_id, ts, ts_raw, level, logger,
 	message, hook_id, attempt, event_type, repository, pr_number, github_user, task_id, task_type,
-	task_status, token_spend, step, exc_info, flags, details, completion, dedupe_key`
+	task_status, token_spend, step, exc_info, flags, details, completion, dedupe_key, received_at`
 
 // entryInsertArgs is the number of bound arguments per entry row.
-const entryInsertArgs = 24
+const entryInsertArgs = 25
 
-// Row counts of the prepared multi-row inserts. 64 rows are 1536
+// Row counts of the prepared multi-row inserts. 64 rows are 1600
 // arguments, far below SQLITE_MAX_VARIABLE_NUMBER (32766).
 const (
 	chunkLarge  = 64
@@ -91,7 +91,8 @@ func (w *batchWriter) queueEntry(e *aggregator.Entry, ref entryRef) error {
 		w.boxed.str(colHook, e.HookID), int64(e.Attempt), w.boxed.str(colEvent, e.EventType),
 		w.boxed.str(colRepo, e.Repository), w.boxed.int(e.PRNumber), w.boxed.str(colUser, e.GithubUser),
 		nullStr(e.TaskID), nullStr(e.TaskType), nullStr(e.TaskStatus), nullPtr(e.TokenSpend),
-		nullStr(e.Step), nullStr(e.ExcInfo), flags, nullDetails(e.Details), completion, dedupe)
+		nullStr(e.Step), nullStr(e.ExcInfo), flags, nullDetails(e.Details), completion, dedupe,
+		w.receivedAtFor(micros(e.Timestamp)))
 	if len(w.args) >= chunkLarge*entryInsertArgs {
 		return w.flush()
 	}

@@ -138,6 +138,7 @@ func placeholders(n int) string {
 // attempt's last entry. The source's newest event time only counts entries
 // at most MaxFutureSkew past the time the aggregator received them.
 func (s *Store) Delivery(ctx context.Context, hookID string) (*aggregator.Delivery, error) {
+	timeout := s.deliveryTimeout()
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin delivery query: %w", err)
@@ -166,7 +167,7 @@ func (s *Store) Delivery(ctx context.Context, hookID string) (*aggregator.Delive
 			return nil, fmt.Errorf("scan attempt of %q: %w", hookID, err)
 		}
 		a.State, a.ReceivedAt, a.CompletedAt = aggregator.State(state), fromMicros(recv), fromMicros(done)
-		if aggregator.TimedOut(a.State, fromMicros(last), fromMicros(srcAt), s.timeout) {
+		if aggregator.TimedOut(a.State, fromMicros(last), fromMicros(srcAt), timeout) {
 			a.State = aggregator.StateTimeout
 		}
 		attempts = append(attempts, a)
@@ -191,7 +192,7 @@ func (s *Store) Delivery(ctx context.Context, hookID string) (*aggregator.Delive
 	if err != nil {
 		return nil, fmt.Errorf("decode delivery %q: %w", hookID, err)
 	}
-	d := f.Delivery(fromMicros(newest), s.timeout)
+	d := f.Delivery(fromMicros(newest), timeout)
 	d.Attempts = attempts
 	return &d, nil
 }

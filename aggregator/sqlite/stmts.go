@@ -55,10 +55,10 @@ var writeSQL = map[stmtID]string{
 		step = ?, exc_info = ?, logger = ?, details = ?, completion = ? WHERE id = ?`,
 	stInsertSummary: `INSERT INTO summaries (file_id, byte_offset, hook_id, ts, record)
 		VALUES (?,?,?,?,?) ON CONFLICT (file_id, byte_offset) DO NOTHING`,
-	stLoadHook: `SELECT timeline, max_ts FROM hooks WHERE hook_id = ?`,
-	stUpsertHook: `INSERT INTO hooks (hook_id, timeline, max_ts, attempts) VALUES (?,?,?,?)
+	stLoadHook: `SELECT timeline, max_ts, active_at FROM hooks WHERE hook_id = ?`,
+	stUpsertHook: `INSERT INTO hooks (hook_id, timeline, max_ts, attempts, active_at) VALUES (?,?,?,?,?)
 		ON CONFLICT (hook_id) DO UPDATE SET timeline = excluded.timeline,
-		max_ts = excluded.max_ts, attempts = excluded.attempts`,
+		max_ts = excluded.max_ts, attempts = excluded.attempts, active_at = excluded.active_at`,
 	stLoadFold: `SELECT fold FROM deliveries WHERE hook_id = ? AND attempt = ?`,
 	stUpsertDelivery: `INSERT INTO deliveries (hook_id, attempt, source_id, state, has_errors,
 		received_at, completed_at, last_entry_at, event_type, repository, pr_number, fold)

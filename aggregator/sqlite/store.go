@@ -6,6 +6,10 @@
 // (file_id, byte_offset) where a file row is (source, fingerprint), so the
 // UNIQUE constraint enforces the identity of SPEC §4. Deliveries are derived
 // in the same transaction as the entries that change them.
+//
+// A background pass deletes what is past the retention policy (Retention:
+// by age and by database size) in short write transactions, so that the
+// freed pages are reused and the file stops growing.
 package sqlite
 
 import (
@@ -23,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -55,6 +60,17 @@ type Options struct {
 	// checkpointer, after a PASSIVE checkpoint, runs a TRUNCATE checkpoint
 	// that waits for readers; zero means DefaultWALSizeLimit.
 	WALSizeLimit int64
+	// Retention is what the background retention pass keeps (see
+	// Store.Retain); the zero value keeps everything. SetRetention
+	// changes it while the store runs.
+	Retention Retention
+	// RetentionInterval is how often the background retention pass runs;
+	// zero means DefaultRetentionInterval. A negative interval runs no
+	// background pass: the caller calls Retain.
+	RetentionInterval time.Duration
+	// RetentionBatch is how many entries one retention transaction
+	// deletes at most; zero means DefaultRetentionBatch.
+	RetentionBatch int
 }
 
 // MaxFutureSkew is how far past the aggregator's receive time an entry's
@@ -70,9 +86,12 @@ const DefaultWALSizeLimit = 64 << 20
 // Store is an aggregator.Store on one SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
-	log     *slog.Logger
-	timeout time.Duration
+	log *slog.Logger
+	// timeout is the delivery timeout (Options.DeliveryTimeout,
+	// SetDeliveryTimeout) in nanoseconds.
+	timeout atomic.Int64
 	now     func() time.Time
+	path    string
 	walPath string
 	// walLimit is Options.WALSizeLimit or its default.
 	walLimit int64
@@ -90,6 +109,17 @@ type Store struct {
 	mu      sync.Mutex
 	sources map[string]int64
 	files   map[fileKey]int64
+
+	// retention is the policy of the retention pass (Options.Retention,
+	// SetRetention); retainMu serialises passes, retainWake starts one
+	// early (the policy changed, or ingest found the database over
+	// MaxBytes), and retained counts what the passes did.
+	retention      atomic.Pointer[Retention]
+	retainInterval time.Duration
+	retainBatch    int
+	retainMu       sync.Mutex
+	retainWake     chan struct{}
+	retained       retentionCounters
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,20 +142,32 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	log = log.With("component", "sqlite")
 	s := &Store{
-		log:      log,
-		timeout:  opts.DeliveryTimeout,
-		now:      opts.Now,
-		walPath:  path + "-wal",
-		walLimit: opts.WALSizeLimit,
-		sources:  make(map[string]int64),
-		files:    make(map[fileKey]int64),
-		dirty:    make(chan struct{}, 1),
+		log:            log,
+		now:            opts.Now,
+		path:           path,
+		walPath:        path + "-wal",
+		walLimit:       opts.WALSizeLimit,
+		sources:        make(map[string]int64),
+		files:          make(map[fileKey]int64),
+		dirty:          make(chan struct{}, 1),
+		retainInterval: opts.RetentionInterval,
+		retainBatch:    opts.RetentionBatch,
+		retainWake:     make(chan struct{}, 1),
 	}
+	s.timeout.Store(int64(opts.DeliveryTimeout))
+	policy := opts.Retention
+	s.retention.Store(&policy)
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.walLimit <= 0 {
 		s.walLimit = DefaultWALSizeLimit
+	}
+	if s.retainInterval == 0 {
+		s.retainInterval = DefaultRetentionInterval
+	}
+	if s.retainBatch <= 0 {
+		s.retainBatch = DefaultRetentionBatch
 	}
 	if err := initFile(ctx, path); err != nil {
 		return nil, err
@@ -193,6 +235,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	var runCtx context.Context
 	runCtx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.wg.Go(func() { s.checkpointer(runCtx) })
+	if s.retainInterval > 0 {
+		s.wg.Go(func() { s.retainer(runCtx) })
+	}
 	log.Info("sqlite store open", "path", path)
 	return s, nil
 }
@@ -310,7 +355,6 @@ func (s *Store) walCheckpoint(ctx context.Context, mode string) (busy bool, err 
 	return b != 0, nil
 }
 
-// wrote tells the checkpointer that the WAL grew.
 // truncateWALLocked checkpoints and truncates the WAL from the writer's own
 // connection, between two batches, once it is over the size limit. The
 // background checkpointer cannot: under sustained ingest the writer takes
@@ -334,6 +378,7 @@ func (s *Store) truncateWALLocked() {
 	}
 }
 
+// wrote tells the checkpointer that the WAL grew.
 func (s *Store) wrote() {
 	select {
 	case s.dirty <- struct{}{}:
@@ -432,6 +477,17 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// SetDeliveryTimeout changes Options.DeliveryTimeout while the store runs;
+// the timeout state is computed when a delivery is read, so it applies to
+// every delivery from the next read on.
+func (s *Store) SetDeliveryTimeout(d time.Duration) {
+	s.timeout.Store(int64(d))
+}
+
+func (s *Store) deliveryTimeout() time.Duration {
+	return time.Duration(s.timeout.Load())
 }
 
 // Ping checks that the database answers a read.

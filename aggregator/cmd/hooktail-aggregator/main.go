@@ -16,12 +16,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -66,11 +68,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func load(path string, stderr io.Writer) (*config.Aggregator, error) {
+// loadConfig loads the configuration at path and checks what this version
+// supports; the configuration is nil when diags has errors.
+func loadConfig(path string) (*config.Aggregator, hcl.Diagnostics) {
 	cfg, diags := config.LoadAggregator(path)
 	if cfg != nil {
 		diags = append(diags, unsupported(cfg)...)
 	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return cfg, diags
+}
+
+// load loads the configuration at path and writes every diagnostic to
+// stderr.
+func load(path string, stderr io.Writer) (*config.Aggregator, error) {
+	cfg, diags := loadConfig(path)
 	if len(diags) > 0 {
 		if err := config.WriteDiagnostics(stderr, diags); err != nil {
 			return nil, err
@@ -123,11 +137,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		Version: version,
 		Usage:   "  hooktail-aggregator -config PATH\n  hooktail-aggregator validate -config PATH\n  hooktail-aggregator -version\n",
 		Run: func(ctx context.Context, path string, logger *slog.Logger) error {
+			// First of all: a SIGHUP must never end the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := load(path, stderr)
 			if err != nil {
 				return err
 			}
-			return serve(ctx, cfg, logger)
+			return serve(ctx, cfg, logger, serveOptions{configPath: path, reload: hup})
 		},
 	}
 	return cmd.Main(args, stdout, stderr)
@@ -147,43 +165,79 @@ func newGRPCServer(tlsConfig *tls.Config, logger *slog.Logger) *grpc.Server {
 	return grpc.NewServer(opts...)
 }
 
-// serve runs both listeners until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) error {
+// shutdownTimeout bounds the graceful shutdown: the pushes and requests
+// in flight get this long to finish before they are cut.
+const shutdownTimeout = 10 * time.Second
+
+// serveOptions are serve's options beyond the configuration.
+type serveOptions struct {
+	// configPath is the -config path that a value on reload re-reads.
+	configPath string
+	reload     <-chan os.Signal
+	// wrapIngester, when set, wraps the store's ingest path (tests).
+	wrapIngester func(ingest.Ingester) ingest.Ingester
+}
+
+// serve runs both listeners until ctx is done, then shuts down gracefully:
+// the pushes in flight are stored and answered (for up to shutdownTimeout)
+// before the database is closed.
+func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opts serveOptions) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
+	var (
+		tlsConfig *tls.Config
+		cert      *certificate
+	)
+	if t := cfg.Listen.TLS; t != nil {
+		var err error
+		if cert, err = newCertificate(t.CertFile, t.KeyFile); err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12}
+	}
 	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
-	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{DeliveryTimeout: cfg.DeliveryTimeout, Logger: logger})
+	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{
+		DeliveryTimeout: cfg.DeliveryTimeout,
+		Logger:          logger,
+		Retention:       retention(cfg),
+	})
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
 	defer store.Close()
 
-	var tlsConfig *tls.Config
-	if t := cfg.Listen.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-
-	// Non-nil: an empty trusted_networks trusts nobody (nil would mean
-	// httpapi's loopback default).
-	trusted := cfg.TrustedNetworks
-	if trusted == nil {
-		trusted = []netip.Prefix{}
+	reg, metricsHandler := newRegistry(logger)
+	if err := reg.Register(newStoreCollector(store)); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Options{
 		Store:           store,
-		TrustedNetworks: trusted,
+		TrustedNetworks: trustedNetworks(cfg),
 		TrustedProxies:  cfg.TrustedProxies,
 		Logger:          logger,
 		Ready:           store.Ping,
+		Metrics:         metricsHandler,
 	})
 	if err != nil {
 		return err
 	}
+	var ingester ingest.Ingester = store
+	if opts.wrapIngester != nil {
+		ingester = opts.wrapIngester(ingester)
+	}
+	ingestSrv := ingest.New(ingest.Options{
+		Store:           ingester,
+		Tokens:          cfg.IngestTokens,
+		TrustedNetworks: trustedNetworks(cfg),
+		Logger:          logger,
+	})
+	for _, c := range []prometheus.Collector{api, ingestSrv} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	reloads := &reloader{path: opts.configPath, logger: logger, api: api, ingest: ingestSrv, store: store, cert: cert, cfg: cfg}
 	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen http on %s: %w", cfg.Listen.HTTP, err)
@@ -199,12 +253,7 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) err
 		return fmt.Errorf("listen grpc on %s: %w", cfg.Listen.GRPC, err)
 	}
 	grpcSrv := newGRPCServer(tlsConfig, logger)
-	ingest.New(ingest.Options{
-		Store:           store,
-		Tokens:          cfg.IngestTokens,
-		TrustedNetworks: trusted,
-		Logger:          logger,
-	}).Register(grpcSrv)
+	ingestSrv.Register(grpcSrv)
 
 	logger.Info("aggregator listening", "version", version, "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "database", dbPath)
 	g, gctx := errgroup.WithContext(ctx)
@@ -221,9 +270,19 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger) err
 		return nil
 	})
 	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-opts.reload:
+				reloads.reload()
+			}
+		}
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("aggregator shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		stopped := make(chan struct{})
 		go func() { grpcSrv.GracefulStop(); close(stopped) }()

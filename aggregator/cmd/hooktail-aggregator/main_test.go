@@ -259,15 +259,22 @@ func logRecord(logs, msg string) (map[string]any, bool) {
 // the HTTP and gRPC addresses it logged, and its result channel.
 func startServe(t *testing.T, ctx context.Context, cfgBody string) (httpAddr, grpcAddr string, logs *syncBuffer, done <-chan error) {
 	t.Helper()
-	path := writeConfig(t, "aggregator.hcl", cfgBody)
+	return startServeWith(t, ctx, writeConfig(t, "aggregator.hcl", cfgBody), serveOptions{})
+}
+
+// startServeWith is startServe of the configuration at path, with options;
+// opts.configPath is path.
+func startServeWith(t *testing.T, ctx context.Context, path string, opts serveOptions) (httpAddr, grpcAddr string, logs *syncBuffer, done <-chan error) {
+	t.Helper()
 	cfg, diags := config.LoadAggregator(path)
 	if diags.HasErrors() {
 		t.Fatalf("LoadAggregator: %v", diags)
 	}
+	opts.configPath = path
 	logs = &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ch := make(chan error, 1)
-	go func() { ch <- serve(ctx, cfg, logger) }()
+	go func() { ch <- serve(ctx, cfg, logger, opts) }()
 	end := time.Now().Add(deadline)
 	for {
 		if rec, ok := logRecord(logs.String(), "aggregator listening"); ok {
@@ -377,6 +384,7 @@ listen {
 		"/logs/api/entries":              http.StatusOK,
 		"/logs/api/workflow-steps/nope":  http.StatusNotFound,
 		"/logs/api/step-logs/nope/clone": http.StatusNotFound,
+		"/metrics":                       http.StatusOK,
 	} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -413,6 +421,7 @@ trusted_networks = []
 		"/healthz":          http.StatusOK,
 		"/readyz":           http.StatusOK,
 		"/logs/api/entries": http.StatusForbidden,
+		"/metrics":          http.StatusForbidden,
 	} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -494,7 +503,7 @@ func TestServePortInUse(t *testing.T) {
 			if diags.HasErrors() {
 				t.Fatalf("LoadAggregator: %v", diags)
 			}
-			err := serve(t.Context(), cfg, slog.New(slog.DiscardHandler))
+			err := serve(t.Context(), cfg, slog.New(slog.DiscardHandler), serveOptions{})
 			if err == nil || !strings.Contains(err.Error(), "listen "+name) {
 				t.Errorf("serve() = %v, want a listen %s error", err, name)
 			}
