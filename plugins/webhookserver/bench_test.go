@@ -34,16 +34,64 @@ func benchRecords(b *testing.B, n int) (recs []plugins.Record, size int64) {
 }
 
 func BenchmarkParse(b *testing.B) {
+	benchmarkParse(b, benchRecords)
+}
+
+// benchJSONLRecords builds a realistic batch of n lines of a webhooks_*.json
+// file, cycling through the JSONL copy of the reference session (24
+// log_entry lines and its webhook_summary) and the traceback case: one
+// summary in 30 lines, about what a webhook writes.
+func benchJSONLRecords(b *testing.B, n int) ([]plugins.Record, int64) {
+	return jsonlRecords(b, n, "jsonl-paired", "jsonl-exc-info")
+}
+
+// benchSummaryRecords builds a batch of n webhook_summary lines, current
+// and legacy.
+func benchSummaryRecords(b *testing.B, n int) ([]plugins.Record, int64) {
+	return jsonlRecords(b, n, "jsonl-summary", "jsonl-legacy-summary")
+}
+
+func jsonlRecords(b *testing.B, n int, cases ...string) (recs []plugins.Record, size int64) {
+	b.Helper()
+	var pool []plugins.Record
+	for _, c := range cases {
+		data, err := os.ReadFile(filepath.Join("testdata", c, "input.json"))
+		if err != nil {
+			b.Fatalf("read bench input: %v", err)
+		}
+		for _, r := range frameLines(data) {
+			pool = append(pool, plugins.Record{Data: r.data, File: jsonlFile})
+		}
+	}
+	for i := range n {
+		r := pool[i%len(pool)]
+		recs = append(recs, r)
+		size += int64(len(r.Data)) + 1
+	}
+	return recs, size
+}
+
+// BenchmarkParseJSONL is BenchmarkParse for the lines of webhooks_*.json.
+func BenchmarkParseJSONL(b *testing.B) {
+	benchmarkParse(b, benchJSONLRecords)
+}
+
+// BenchmarkParseJSONLSummary measures the webhook_summary lines alone.
+func BenchmarkParseJSONLSummary(b *testing.B) {
+	benchmarkParse(b, benchSummaryRecords)
+}
+
+func benchmarkParse(b *testing.B, records func(*testing.B, int) ([]plugins.Record, int64)) {
 	for _, n := range []int{1, 1000} {
 		b.Run(map[int]string{1: "records=1", 1000: "records=1000"}[n], func(b *testing.B) {
-			recs, size := benchRecords(b, n)
+			recs, size := records(b, n)
 			p := webhookserver.New()
 			req := &plugins.ParseRequest{Records: recs}
 			dst := make([]plugins.Entry, 0, len(recs))
 			b.ReportAllocs()
 			b.SetBytes(size)
 			loops := 0
-			cpu0, cpuOK := processCPU()
+			cpu0, cpuOK := webhookserver.ProcessCPU()
 			for b.Loop() {
 				var err error
 				dst, err = p.Parse(b.Context(), req, dst[:0])
@@ -53,7 +101,7 @@ func BenchmarkParse(b *testing.B) {
 				loops++
 			}
 			b.ReportMetric(float64(loops*len(recs))/b.Elapsed().Seconds(), "records/s")
-			if cpu1, ok := processCPU(); ok && cpuOK {
+			if cpu1, ok := webhookserver.ProcessCPU(); ok && cpuOK {
 				// GC work on other threads counts too; run with -cpu 1 to compare.
 				b.ReportMetric(float64(cpu1-cpu0)/float64(loops*len(recs)), "cpu-ns/record")
 			}

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package webhookserver_test
+package webhookserver
 
 import "time"
 

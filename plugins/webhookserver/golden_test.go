@@ -21,6 +21,24 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*/expected.jsonl from the parser's output")
 
+// jsonlFile is the path the records of the jsonl-* cases come from: a name
+// that matches webhookserver.JSONLFiles.
+const jsonlFile = "/home/podman/data/logs/webhooks_2026-07-31.json"
+
+// frameLines splits a JSONL file into records the way the agent does for
+// line-per-record files: every line is a record, the empty ones included.
+func frameLines(data []byte) []record {
+	data = bytes.TrimSuffix(data, []byte("\n"))
+	if len(data) == 0 {
+		return nil
+	}
+	var recs []record
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		recs = append(recs, record{line: i + 1, data: append([]byte(nil), line...)})
+	}
+	return recs
+}
+
 // record is a framed record and the 1-based line it starts on.
 type record struct {
 	line int
@@ -49,9 +67,15 @@ func frame(p *webhookserver.Parser, data []byte) []record {
 
 func parseRecords(t testing.TB, recs []record, loc *time.Location) []plugins.Entry {
 	t.Helper()
+	return parseFile(t, "input.log", recs, loc)
+}
+
+// parseFile parses records read from file.
+func parseFile(t testing.TB, file string, recs []record, loc *time.Location) []plugins.Entry {
+	t.Helper()
 	req := &plugins.ParseRequest{Location: loc}
 	for _, r := range recs {
-		req.Records = append(req.Records, plugins.Record{Data: r.data, File: "input.log"})
+		req.Records = append(req.Records, plugins.Record{Data: r.data, File: file})
 	}
 	got, err := webhookserver.New().Parse(t.Context(), req, nil)
 	if err != nil {
@@ -97,22 +121,52 @@ type goldenCompletion struct {
 	PRNumber   int64        `json:"pr_number,omitempty"`
 	TokenSpend *int64       `json:"token_spend,omitempty"`
 	Steps      []goldenStep `json:"steps,omitempty"`
+
+	// Only the JSONL summary carries these.
+	Action             string       `json:"action,omitempty"`
+	Sender             string       `json:"sender,omitempty"`
+	RepositoryFullName string       `json:"repository_full_name,omitempty"`
+	PRTitle            string       `json:"pr_title,omitempty"`
+	APIUser            string       `json:"api_user,omitempty"`
+	StartedAtUS        int64        `json:"started_at_us,omitempty"`
+	CompletedAtUS      int64        `json:"completed_at_us,omitempty"`
+	Error              *goldenError `json:"error,omitempty"`
+}
+
+type goldenError struct {
+	Type      string `json:"type,omitempty"`
+	Message   string `json:"message,omitempty"`
+	Traceback string `json:"traceback,omitempty"`
+}
+
+func toGoldenError(e *plugins.ErrorInfo) *goldenError {
+	if e == nil {
+		return nil
+	}
+	return &goldenError{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 }
 
 type goldenStep struct {
 	Name       string `json:"name"`
 	Status     string `json:"status"`
 	DurationMS *int64 `json:"duration_ms,omitempty"`
+
+	// Only the JSONL summary carries these.
+	StartedAtUS int64           `json:"started_at_us,omitempty"`
+	Error       *goldenError    `json:"error,omitempty"`
+	Details     json.RawMessage `json:"details,omitempty"`
 }
 
-func toGolden(t testing.TB, line int, e plugins.Entry) golden {
+// toGolden renders an entry. Unless jsonl, the entry must not set the
+// fields only a JSONL summary carries.
+func toGolden(t testing.TB, line int, e plugins.Entry, jsonl bool) golden {
 	t.Helper()
 	g := golden{
 		Line: line, TimestampUS: e.TimestampUS, TimestampRaw: e.TimestampRaw, Level: e.Level,
 		LoggerName: e.LoggerName, Message: e.Message, HookID: e.HookID, EventType: e.EventType,
 		Repository: e.Repository, PRNumber: e.PRNumber, GithubUser: e.GithubUser, TaskID: e.TaskID,
 		TaskType: e.TaskType, TaskStatus: e.TaskStatus, TokenSpend: e.TokenSpend, Step: e.Step,
-		ExcInfo: e.ExcInfo, ParseError: e.ParseError, Truncated: e.Truncated, Details: e.Details,
+		ExcInfo: e.ExcInfo, ParseError: e.ParseError, Truncated: e.Truncated, Details: compactJSON(t, line, e.Details),
 	}
 	switch e.Kind {
 	case plugins.KindLog:
@@ -126,19 +180,40 @@ func toGolden(t testing.TB, line int, e plugins.Entry) golden {
 		g.DedupeKey = fmt.Sprintf("%016x", e.DedupeKey)
 	}
 	if c := e.Completion; c != nil {
-		if c.Action != "" || c.Sender != "" || c.RepositoryFullName != "" || c.PRTitle != "" ||
-			c.APIUser != "" || c.StartedAtUS != 0 || c.CompletedAtUS != 0 || c.Error != nil {
+		if !jsonl && (c.Action != "" || c.Sender != "" || c.RepositoryFullName != "" || c.PRTitle != "" ||
+			c.APIUser != "" || c.StartedAtUS != 0 || c.CompletedAtUS != 0 || c.Error != nil) {
 			t.Fatalf("line %d: the text parser set a JSONL-only completion field: %+v", line, c)
 		}
-		g.Completion = &goldenCompletion{Status: c.Status, DurationMS: c.DurationMS, PRNumber: c.PRNumber, TokenSpend: c.TokenSpend}
+		g.Completion = &goldenCompletion{
+			Status: c.Status, DurationMS: c.DurationMS, PRNumber: c.PRNumber, TokenSpend: c.TokenSpend,
+			Action: c.Action, Sender: c.Sender, RepositoryFullName: c.RepositoryFullName, PRTitle: c.PRTitle,
+			APIUser: c.APIUser, StartedAtUS: c.StartedAtUS, CompletedAtUS: c.CompletedAtUS, Error: toGoldenError(c.Error),
+		}
 		for _, s := range c.Steps {
-			if s.StartedAtUS != 0 || s.Error != nil || s.Details != nil {
+			if !jsonl && (s.StartedAtUS != 0 || s.Error != nil || s.Details != nil) {
 				t.Fatalf("line %d: the text parser set a JSONL-only step field: %+v", line, s)
 			}
-			g.Completion.Steps = append(g.Completion.Steps, goldenStep{Name: s.Name, Status: s.Status, DurationMS: s.DurationMS})
+			g.Completion.Steps = append(g.Completion.Steps, goldenStep{
+				Name: s.Name, Status: s.Status, DurationMS: s.DurationMS,
+				StartedAtUS: s.StartedAtUS, Error: toGoldenError(s.Error), Details: compactJSON(t, line, s.Details),
+			})
 		}
 	}
 	return g
+}
+
+// compactJSON returns details without insignificant white space (the
+// expected files hold them so); it fails the test on invalid JSON.
+func compactJSON(t testing.TB, line int, details json.RawMessage) json.RawMessage {
+	t.Helper()
+	if details == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, details); err != nil {
+		t.Fatalf("line %d: details %q: %v", line, details, err)
+	}
+	return b.Bytes()
 }
 
 func encodeGolden(t testing.TB, gs []golden) []byte {
@@ -197,9 +272,11 @@ func caseLocation(t testing.TB, dir string) *time.Location {
 	return loc
 }
 
-// TestGolden parses testdata/<case>/input.log and compares the entries with
-// testdata/<case>/expected.jsonl. Run with -update to rewrite the expected
-// files, then review the diff by hand: the expected files are the spec.
+// TestGolden parses testdata/<case>/input.log (or, for the jsonl-* cases,
+// testdata/<case>/input.json as a webhooks_*.json file) and compares the
+// entries with testdata/<case>/expected.jsonl. Run with -update to rewrite
+// the expected files, then review the diff by hand: the expected files are
+// the spec.
 func TestGolden(t *testing.T) {
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
@@ -211,18 +288,30 @@ func TestGolden(t *testing.T) {
 		}
 		t.Run(d.Name(), func(t *testing.T) {
 			dir := filepath.Join("testdata", d.Name())
-			input, err := os.ReadFile(filepath.Join(dir, "input.log"))
-			if err != nil {
-				t.Fatalf("read input: %v", err)
-			}
-			recs := frame(webhookserver.New(), input)
-			entries := parseRecords(t, recs, caseLocation(t, dir))
-
+			jsonl := strings.HasPrefix(d.Name(), "jsonl-")
 			loc := caseLocation(t, dir)
+			var recs []record
+			var entries []plugins.Entry
+			if jsonl {
+				input, err := os.ReadFile(filepath.Join(dir, "input.json"))
+				if err != nil {
+					t.Fatalf("read input: %v", err)
+				}
+				recs = frameLines(input)
+				entries = parseFile(t, jsonlFile, recs, loc)
+			} else {
+				input, err := os.ReadFile(filepath.Join(dir, "input.log"))
+				if err != nil {
+					t.Fatalf("read input: %v", err)
+				}
+				recs = frame(webhookserver.New(), input)
+				entries = parseRecords(t, recs, loc)
+			}
+
 			got := make([]golden, len(entries))
 			for i, e := range entries {
-				got[i] = toGolden(t, recs[i].line, e)
-				if !e.ParseError {
+				got[i] = toGolden(t, recs[i].line, e, jsonl)
+				if !e.ParseError && e.TimestampRaw != "" {
 					checkTimestamp(t, e, loc)
 				}
 			}

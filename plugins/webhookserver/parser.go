@@ -1,5 +1,8 @@
-// Package webhookserver is the built-in parser of the text log files of
-// myk-org/github-webhook-server (3.x, 4.0.x and 4.1.x), as written by
+// Package webhookserver is the built-in parser of what
+// myk-org/github-webhook-server writes: its text log files (3.x, 4.0.x and
+// 4.1.x) and its webhooks_YYYY-MM-DD.json JSONL (jsonl.go). Parse reads a
+// record as JSONL when its file's base name matches JSONLFiles, as text
+// otherwise; one batch may hold both. The text files are written by
 // python-simple-logger through colorlog:
 //
 //	<ts> <logger> <colour><LEVEL>\x1b[0m <prefix> <message>\x1b[0m[\n<continuation or traceback>…]
@@ -45,6 +48,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,8 +61,8 @@ import (
 // Name is the parser's name in configurations and in Describe.
 const Name = "github-webhook-server"
 
-// Parser parses github-webhook-server text log records. It is safe for
-// concurrent use.
+// Parser parses github-webhook-server text log and JSONL records. It is
+// safe for concurrent use.
 type Parser struct {
 	// scratch pools the buffers of Parse calls (*scratch).
 	scratch sync.Pool
@@ -71,10 +76,27 @@ var (
 // New returns a Parser.
 func New() *Parser { return &Parser{} }
 
-// Describe names the parser and gives the RE2 pattern of a record's first
-// line, the twin of IsRecordStart.
+// JSONLFiles is the base-name glob (path.Match syntax) of the JSONL files
+// upstream writes next to its text logs, webhooks_YYYY-MM-DD.json: every
+// line of such a file is one record, a log_entry or a webhook_summary.
+const JSONLFiles = "webhooks_*.json"
+
+// Describe names the parser, gives the RE2 pattern of a text record's first
+// line (the twin of IsRecordStart) and declares the JSONL files as one
+// record per line.
 func (p *Parser) Describe(context.Context) (plugins.Description, error) {
-	return plugins.Description{Name: Name, StartPattern: startPattern}, nil
+	return plugins.Description{
+		Name:               Name,
+		StartPattern:       startPattern,
+		LinePerRecordFiles: []string{JSONLFiles},
+	}, nil
+}
+
+// isJSONLFile reports whether the records of file are JSONL records: its
+// base name matches JSONLFiles, as the agent decides from Describe.
+func isJSONLFile(file string) bool {
+	ok, _ := path.Match(JSONLFiles, filepath.Base(file))
+	return ok
 }
 
 // ValidateConfig accepts an empty configuration or an empty JSON object; it
@@ -127,9 +149,10 @@ func (p *Parser) IsRecordStart(line []byte) bool {
 // ctxCheckEvery is how many records Parse handles between checks of ctx.
 const ctxCheckEvery = 256
 
-// Parse appends one entry per record of req to dst. Naive timestamps are
-// read in req.Location (UTC when nil). It returns an error only when ctx is
-// done, and then appends nothing.
+// Parse appends one entry per record of req to dst: a record of a file
+// named like JSONLFiles is one JSONL line, any other a text record. Naive
+// timestamps are read in req.Location (UTC when nil). It returns an error
+// only when ctx is done, and then appends nothing.
 func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plugins.Entry) ([]plugins.Entry, error) {
 	if req == nil {
 		return dst, nil
@@ -145,14 +168,25 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 		s = new(scratch)
 	}
 	defer p.putScratch(s)
+	// Records of one file come in runs; the file's kind is decided once per
+	// run.
+	file, jsonl := "", false
 	for i := range req.Records {
 		if i%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return dst[:n], fmt.Errorf("parse batch of %d records at record %d: %w", len(req.Records), i, err)
 			}
 		}
+		r := &req.Records[i]
+		if i == 0 || r.File != file {
+			file, jsonl = r.File, isJSONLFile(r.File)
+		}
 		dst = append(dst, plugins.Entry{})
-		s.parse(&dst[len(dst)-1], req.Records[i].Data, loc)
+		if jsonl {
+			s.parseJSONL(&dst[len(dst)-1], r.Data, loc)
+		} else {
+			s.parse(&dst[len(dst)-1], r.Data, loc)
+		}
 	}
 	return dst, nil
 }
@@ -161,11 +195,20 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 type scratch struct {
 	buf []byte
 	tmp []byte
+	// dec holds a decoded JSON string.
+	dec []byte
+	// rec holds the text copy of a JSONL record, rebuilt.
+	rec []byte
+	// members holds the members of a JSONL record.
+	members []jsonMember
 }
 
 // maxPooledScratch is the largest buffer kept for the next Parse call; the
 // buffers of huge records go to the garbage collector.
 const maxPooledScratch = 64 << 10
+
+// maxPooledMembers is the largest member list kept for the next Parse call.
+const maxPooledMembers = 256
 
 func (p *Parser) putScratch(s *scratch) {
 	if cap(s.buf) > maxPooledScratch {
@@ -174,12 +217,19 @@ func (p *Parser) putScratch(s *scratch) {
 	if cap(s.tmp) > maxPooledScratch {
 		s.tmp = nil
 	}
+	if cap(s.dec) > maxPooledScratch {
+		s.dec = nil
+	}
+	if cap(s.rec) > maxPooledScratch {
+		s.rec = nil
+	}
+	if cap(s.members) > maxPooledMembers {
+		s.members = nil
+	}
 	p.scratch.Put(s)
 }
 
-// parse fills e from one record. All its strings are cut from one string
-// built in s.buf: the timestamp, the logger name, the level when it is
-// "Level N", the stripped message and, after it, any unescaped values.
+// parse fills e from one record of a text log file.
 func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 	first := firstLine(data)
 	h, ok := scanHeader(first)
@@ -193,32 +243,85 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 		return
 	}
 
+	var l layout
 	buf := append(s.buf[:0], first[:h.tsEnd]...)
-	logger := span{len(buf), 0}
+	l.ts = span{0, len(buf)}
+	l.f[fLogger].start = len(buf)
 	buf = plugins.AppendStripped(buf, first[h.loggerStart:h.loggerEnd])
-	logger.end = len(buf)
-	level := span{len(buf), len(buf)}
+	l.f[fLogger].end = len(buf)
+	l.levelName = h.level
+	l.f[fLevel] = span{len(buf), len(buf)}
 	if h.level == "" {
 		buf = append(buf, first[h.levelStart:h.levelEnd]...)
-		level.end = len(buf)
+		l.f[fLevel].end = len(buf)
 	}
-	msg := span{len(buf), 0}
+	for i := fLevel + 1; i < nFields; i++ {
+		l.f[i] = span{len(buf), len(buf)}
+	}
+	l.msg.start = len(buf)
 	rawMsg := data[h.msgStart:]
 	if len(first) < len(data) {
 		rawMsg = trimResetLine(rawMsg)
 	}
 	buf = plugins.AppendStripped(buf, rawMsg)
-	msg.end = len(buf)
-	if !isClean(buf[logger.start:]) {
+	l.msg.end = len(buf)
+	s.finish(e, &l, buf, us)
+	// The key hashes the message as written, prefix and DuplicateFilter
+	// suffix included; DedupeKey strips the escapes itself.
+	e.DedupeKey = plugins.DedupeKey(e.TimestampRaw, e.Level, data[h.msgStart:])
+}
+
+// Fields a record lays out in scratch.buf between its timestamp and its
+// message, indexes of layout.f.
+const (
+	fLogger = iota
+	// fLevel is empty when layout.levelName is set.
+	fLevel
+	// fHook … fUser are the JSONL copy's keys; set, they win over the
+	// webhook prefix of the message.
+	fHook
+	fEvent
+	fRepo
+	fUser
+	// fExc is the JSONL copy's exc_info.
+	fExc
+	nFields
+)
+
+// layout locates a record's strings in scratch.buf: the timestamp as
+// written, the fields, then the ANSI-stripped message, which comes last.
+type layout struct {
+	ts  span
+	f   [nFields]span
+	msg span
+	// levelName is the level when it is a known name (no copy in buf).
+	levelName string
+	// pr and tokenSpend are the JSONL copy's keys; they win over what the
+	// message says when set.
+	pr         int64
+	tokenSpend int64
+	hasTokens  bool
+}
+
+// finish fills e from a record laid out in buf (s.buf grown): it makes every
+// string valid UTF-8, takes the webhook prefix, the DuplicateFilter suffix,
+// the legacy task markers, the summary line and the token spend out of the
+// message, and cuts all strings from one string. us is the timestamp.
+func (s *scratch) finish(e *plugins.Entry, l *layout, buf []byte, us int64) {
+	if !isClean(buf[l.f[0].start:]) {
 		s.tmp = append(s.tmp[:0], buf...)
-		old := [...]span{logger, level, msg}
-		buf = buf[:logger.start]
-		for i, sp := range []*span{&logger, &level, &msg} {
-			sp.start = len(buf)
+		old, oldMsg := l.f, l.msg
+		buf = buf[:l.f[0].start]
+		for i := range l.f {
+			l.f[i].start = len(buf)
 			buf = appendClean(buf, s.tmp[old[i].start:old[i].end])
-			sp.end = len(buf)
+			l.f[i].end = len(buf)
 		}
+		l.msg.start = len(buf)
+		buf = appendClean(buf, s.tmp[oldMsg.start:oldMsg.end])
+		l.msg.end = len(buf)
 	}
+	msg := l.msg
 
 	// Fields are offsets into buf.
 	var pf prefix
@@ -230,6 +333,18 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 		shift(&pf.hook, msg.start)
 		shift(&pf.user, msg.start)
 		body += pf.body
+	}
+	// The JSONL copy's keys win over the prefix.
+	for _, o := range [...]struct {
+		dst *field
+		src span
+	}{{&pf.hook, l.f[fHook]}, {&pf.event, l.f[fEvent]}, {&pf.repo, l.f[fRepo]}, {&pf.user, l.f[fUser]}} {
+		if o.src.end > o.src.start {
+			*o.dst = field{start: o.src.start, end: o.src.end}
+		}
+	}
+	if l.pr != 0 {
+		pf.pr = l.pr
 	}
 
 	if df, ok := scanDuplicateFilter(buf[body:msg.end]); ok {
@@ -252,8 +367,12 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 		if pf.pr == 0 {
 			pf.pr = c.PRNumber
 		}
-	} else if n, ok := tokenSpend(line); ok {
+	} else if n, ok := tokenSpend(line); ok && !l.hasTokens {
 		v := n // declared here, so that only a found spend is heap-allocated
+		e.TokenSpend = &v
+	}
+	if l.hasTokens {
+		v := l.tokenSpend
 		e.TokenSpend = &v
 	}
 
@@ -269,12 +388,13 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 	str := string(buf)
 	s.buf = buf
 	e.TimestampUS = us
-	e.TimestampRaw = str[:h.tsEnd]
-	e.LoggerName = str[logger.start:logger.end]
-	e.Level = h.level
+	e.TimestampRaw = str[l.ts.start:l.ts.end]
+	e.LoggerName = str[l.f[fLogger].start:l.f[fLogger].end]
+	e.Level = l.levelName
 	if e.Level == "" {
-		e.Level = str[level.start:level.end]
+		e.Level = str[l.f[fLevel].start:l.f[fLevel].end]
 	}
+	e.ExcInfo = str[l.f[fExc].start:l.f[fExc].end]
 	e.Message = str[body:msg.end]
 	e.Repository = str[pf.repo.start:pf.repo.end]
 	e.EventType = str[pf.event.start:pf.event.end]
@@ -291,9 +411,6 @@ func (s *scratch) parse(e *plugins.Entry, data []byte, loc *time.Location) {
 	if e.Completion == nil {
 		e.Completion = legacyCompletion(e)
 	}
-	// The key hashes the message as written, prefix and DuplicateFilter
-	// suffix included; DedupeKey strips the escapes itself.
-	e.DedupeKey = plugins.DedupeKey(e.TimestampRaw, e.Level, data[h.msgStart:])
 }
 
 // legacyCompletion reads the end of a delivery from 4.0.x markers: that

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -378,7 +379,8 @@ func TestParseCanceled(t *testing.T) {
 	}
 }
 
-// TestParseConcurrent runs one Parser from many goroutines (with -race).
+// TestParseConcurrent runs one Parser from many goroutines (with -race) on
+// a batch of text records and JSONL lines.
 func TestParseConcurrent(t *testing.T) {
 	p := webhookserver.New()
 	var recs []plugins.Record
@@ -393,6 +395,25 @@ func TestParseConcurrent(t *testing.T) {
 		}
 		for _, r := range frame(p, data) {
 			recs = append(recs, plugins.Record{Data: r.data})
+		}
+	}
+	// JSONL lines, interleaved with the text records, share the pooled
+	// scratch buffers.
+	jsonl, err := filepath.Glob(filepath.Join("testdata", "jsonl-*", "input.json"))
+	if err != nil || len(jsonl) == 0 {
+		t.Fatalf("glob JSONL inputs: %v (%d files)", err, len(jsonl))
+	}
+	for i, path := range jsonl {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("read input: %v", err)
+		}
+		for j, r := range frameLines(data) {
+			if len(r.data) > 4096 {
+				continue // the nesting-limit lines: slow under -race, nothing to share
+			}
+			at := min(len(recs), (i*97+j*13)%(len(recs)+1))
+			recs = slices.Insert(recs, at, plugins.Record{Data: r.data, File: jsonlFile})
 		}
 	}
 	req := &plugins.ParseRequest{Records: recs}

@@ -1,0 +1,4 @@
+package webhookserver
+
+// ProcessCPU gives the external benchmarks processCPU.
+var ProcessCPU = processCPU
