@@ -2,6 +2,15 @@
 // implements, the records it is handed and the entries it returns. Built-in
 // parsers run in-process; external ones run over hashicorp/go-plugin gRPC
 // with the same interface (SPEC §7).
+//
+// An external plugin's main is one call, plugins.Serve(myParser). The agent
+// starts it from a plugin block (agent/pluginhost), checks the handshake
+// (HandshakeConfig: magic cookie and ProtocolVersion), and talks to it
+// through GRPCPlugin, which checks every answer where it enters the agent:
+// one entry per record (else ErrContract), and an entry that cannot be
+// shipped (CheckEntry) replaced by its record, raw (RawEntry). Package
+// plugintest is the contract suite every parser passes, in-process and
+// over gRPC.
 package plugins
 
 import (
