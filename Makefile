@@ -14,6 +14,7 @@ build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/hooktail-aggregator ./aggregator/cmd/hooktail-aggregator
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/hooktail-logwriter ./examples/logwriter/cmd/hooktail-logwriter
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/hooktail-demo ./examples/demo
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/example-plugin ./examples/example-plugin
 
 # The whole suite with the race detector; the end-to-end tests run the
 # binaries built above.

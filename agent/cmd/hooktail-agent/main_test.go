@@ -64,18 +64,23 @@ func TestValidate(t *testing.T) {
 		},
 		"jsonl path": {
 			config:   "source \"a\" {\n  paths = [\"/x/*.log\", \"/x/webhooks_*.json\"]\n}\n",
-			wantCode: 1,
-			want:     []string{"agent.hcl:2:", "JSONL not supported yet", "webhooks_*.json"},
+			wantCode: 0,
+			want:     []string{"valid (1 sources)"},
 		},
 		"huge max_record_bytes": {
 			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n  max_record_bytes = 1073741824\n}\n",
 			wantCode: 1,
 			want:     []string{"agent.hcl:3:", "at most 67108864"},
 		},
-		"plugin and metrics blocks warn": {
-			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n}\nplugin \"p\" {\n  command = \"/bin/true\"\n}\nmetrics {\n  listen = \"127.0.0.1:7402\"\n}\n",
+		"metrics block": {
+			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n}\nmetrics {\n  listen = \"127.0.0.1:7402\"\n}\n",
 			wantCode: 0,
-			want:     []string{"agent.hcl:4:1: warning: Plugin not run", "agent.hcl:7:1: warning: Metrics not served", "valid (1 sources)"},
+			want:     []string{"valid (1 sources)"},
+		},
+		"plugin that does not speak the protocol": {
+			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n  parser = \"p\"\n}\nplugin \"p\" {\n  command = \"/bin/true\"\n}\n",
+			wantCode: 1,
+			want:     []string{"agent.hcl:6:13:", "Plugin failed to start"},
 		},
 		"bad glob": {
 			config:   "source \"a\" {\n  paths = [\"/x/[.log\"]\n}\n",

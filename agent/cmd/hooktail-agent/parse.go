@@ -50,6 +50,7 @@ func cmdParse(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer closeParser(p)
 	isStart, err := pipeline.StartRule(ctx, p)
 	if err != nil {
 		return err
