@@ -229,6 +229,8 @@ func checkAgainstFiles(t *testing.T, dir, file string, loc *time.Location, m man
 		}
 		got := parseRecord(t, data[want.Offset:next[age]], loc)
 		got.File, got.Generation, got.Offset, got.Length = want.File, want.Generation, want.Offset, want.Length
+		// The JSONL copy is checked against the JSONL file (jsonl_test.go).
+		got.JSONL, got.JSONLHookID, got.JSONLPRNumber = want.JSONL, want.JSONLHookID, want.JSONLPRNumber
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("record %d (%s@%d) manifest vs parsed (-manifest +parsed):\n%s\nraw: %q", i, name, want.Offset, diff,
 				data[want.Offset:next[age]])

@@ -39,6 +39,52 @@ type delivery struct {
 
 	recs []record
 	next int
+	// out is the time (µs) each record was stamped with when written, or
+	// would have been when the DuplicateFilter dropped it.
+	out []int64
+	// prSeen: a record with `[PR n]` was written, so upstream's
+	// WebhookContext knows the PR (a log_entry's pr_number).
+	prSeen bool
+
+	ctx *webhookContext // 4.1.0 deliveries: what the JSONL summary shows
+}
+
+// webhookContext is what upstream's WebhookContext holds at the end of a
+// 4.1.0 delivery, beyond the delivery's identity: the JSONL
+// webhook_summary's content. The script fills it without drawing from the
+// generator's random stream, so the text is the same with or without the
+// JSONL.
+type webhookContext struct {
+	action string // "" is null (push)
+	// prTitle is the title the script logged, "" if it logged none.
+	prTitle string
+	// bgIdx is the index of the background task's first record, where
+	// timing.started_at is.
+	bgIdx int
+	steps []stepState
+	// partial: the delivery succeeded, but a step completed with a failure
+	// indicator (can_merge false): upstream's status "partial".
+	partial bool
+	// err is the error of the failed step, also the top-level error.
+	err *stepError
+	// initialRate is the rate limit at the start; tokens the spend, 0 when
+	// the delivery failed before counting it (token_spend and
+	// final_rate_limit null).
+	initialRate, tokens int
+	// summary is the summary line's message as the JSON "summary" key
+	// writes it: `name:started` without the text's "(incomplete)".
+	summary string
+}
+
+// stepError is a failed step's error as WebhookContext.fail_step keeps it.
+type stepError struct {
+	typ, message, traceback string
+}
+
+// kv is one extra key of a step, a string, bool or nil value.
+type kv struct {
+	key string
+	val any
 }
 
 func (d *delivery) prefix(rec *record) string {
@@ -62,6 +108,13 @@ type stepState struct {
 	status string
 	start  int64
 	durMS  int64
+	// startIdx is the index of the record written just before the step
+	// started: its timestamp anchors the step's (see runner.stepTime).
+	startIdx int
+	// startData and endData are the extra keys start_step and
+	// complete_step add, in order; err is fail_step's error.
+	startData, endData []kv
+	err                *stepError
 }
 
 // builder appends records to a delivery's script, advancing simulated time.
@@ -112,20 +165,49 @@ func (b *builder) marker(lo, hi int64, l level, taskID, taskType, status, msg st
 	return rec
 }
 
-func (b *builder) stepStart(name string) {
-	b.steps = append(b.steps, stepState{name: name, status: "started", start: b.t})
+func (b *builder) stepStart(name string, data ...kv) {
+	b.steps = append(b.steps, stepState{name: name, status: "started", start: b.t, startIdx: len(b.d.recs) - 1, startData: data})
 }
 
-func (b *builder) stepEnd(name, status string) {
+// step returns the started step called name, nil if none.
+func (b *builder) step(name string) *stepState {
 	for i := range b.steps {
 		if b.steps[i].name == name {
-			b.steps[i].status = status
-			b.steps[i].durMS = (b.t - b.steps[i].start) / ms
-			if status == "failed" {
-				b.d.errors = true
-			}
-			return
+			return &b.steps[i]
 		}
+	}
+	return nil
+}
+
+// stepData adds start data to a started step (known only once it runs).
+func (b *builder) stepData(name string, data ...kv) {
+	if st := b.step(name); st != nil {
+		st.startData = append(st.startData, data...)
+	}
+}
+
+func (b *builder) stepEnd(name, status string, data ...kv) {
+	if st := b.step(name); st != nil {
+		st.status = status
+		st.durMS = (b.t - st.start) / ms
+		st.endData = data
+		if status == "failed" {
+			b.d.errors = true
+		}
+	}
+}
+
+// stepFail ends a step as fail_step does, with the exception whose last
+// traceback line is excLine ("module.Type: message").
+func (b *builder) stepFail(name, excLine, tb string) {
+	b.stepEnd(name, "failed")
+	qual, msg, _ := strings.Cut(excLine, ": ")
+	e := &stepError{typ: qual[strings.LastIndexByte(qual, '.')+1:], message: msg, traceback: tb + "\n"}
+	if st := b.step(name); st != nil {
+		st.err = e
+	}
+	if b.d.ctx != nil {
+		b.d.ctx.err = e
 	}
 }
 
@@ -167,6 +249,7 @@ func (d *delivery) script(r *rand.Rand, start int64, legacy bool) {
 	// Background task start, then the token selection helpers (no prefix).
 	b.add(500*us, 2*ms, levelInfo, shapeBackground, "Processing webhook")
 	b.bgStart = b.t
+	bgIdx := len(d.recs) - 1
 	b.add(150*ms, 400*ms, levelDebug, shapeNone, "Checking 2 API(s) for highest rate limit")
 	other := apiUsers[(indexOf(apiUsers[:], d.apiUser)+1)%len(apiUsers)]
 	best := 1000 + r.IntN(4000)
@@ -197,6 +280,13 @@ func (d *delivery) script(r *rand.Rand, start int64, legacy bool) {
 	if legacy {
 		b.legacyBody(initial, tokens)
 		return
+	}
+	d.ctx = &webhookContext{bgIdx: bgIdx, initialRate: initial}
+	switch d.event {
+	case "check_run":
+		d.ctx.action = "completed"
+	case "issue_comment":
+		d.ctx.action = "created"
 	}
 	b.modernBody(initial, tokens)
 }
@@ -234,7 +324,7 @@ func handlerStep(event string) string {
 // steps in a WebhookContext, and the summary line.
 func (b *builder) modernBody(initial, tokens int) {
 	d, r := b.d, b.r
-	b.stepStart("webhook_routing")
+	b.stepStart("webhook_routing", kv{"event_type", d.event})
 	full := d.repo.org + "/" + d.repo.name
 	if d.pr > 0 {
 		rec := b.h(500*ms, 1200*ms, levelDebug, "Processing "+d.event+" event for "+full)
@@ -254,12 +344,13 @@ func (b *builder) modernBody(initial, tokens int) {
 	b.h(2*ms, 5*ms, levelDebug, "Running '"+cloneCmd+"' command")
 	if d.failStep == "repo_clone" {
 		errText := b.cloneFailure(cloneCmd, dir)
-		b.stepEnd("repo_clone", "failed")
-		b.fail(tracebackRuntime("RuntimeError: " + errText))
+		tb := tracebackRuntime("RuntimeError: " + errText)
+		b.stepFail("repo_clone", "RuntimeError: "+errText, tb)
+		b.fail(tb)
 		return
 	}
 	b.h(1*sec, 2500*ms, levelInfo, "Repository cloned to "+dir+" (ref: main)")
-	b.stepEnd("repo_clone", "completed")
+	b.stepEnd("repo_clone", "completed", kv{"checkout_ref", "main"})
 
 	step := handlerStep(d.event)
 	b.stepStart(step)
@@ -271,6 +362,7 @@ func (b *builder) modernBody(initial, tokens int) {
 	b.stepEnd("webhook_routing", "completed")
 	b.h(20*ms, 60*ms, levelInfo, "Webhook processing completed successfully: "+d.event+" - token *****  "+strconv.Itoa(tokens)+
 		" API calls (initial: "+strconv.Itoa(initial)+", remaining: "+strconv.Itoa(initial-tokens)+")").tokens = tokens
+	d.ctx.tokens = tokens
 	b.summary(true, tokens)
 }
 
@@ -338,6 +430,10 @@ func (b *builder) summary(ok bool, tokens int) {
 	msg.WriteString("]")
 	rec := b.add(0, 0, levelInfo, shapeBackground, msg.String())
 	rec.summary = s
+	if d.ctx != nil {
+		d.ctx.steps = b.steps
+		d.ctx.summary = strings.ReplaceAll(msg.String(), ":started(incomplete)", ":started")
+	}
 }
 
 // handlerLines scripts the event handler; it returns false when the
@@ -347,9 +443,17 @@ func (b *builder) handlerLines(step string) bool {
 	switch d.event {
 	case "pull_request":
 		action := pick(r, prActions[:])
+		if d.ctx != nil {
+			d.ctx.action = action
+		}
+		b.stepData(step, kv{"action", action})
 		b.h(1*ms, 5*ms, levelInfo, "hook_action is: "+action)
 		if r.IntN(3) == 0 {
-			b.h(1*ms, 3*ms, levelDebug, "PR title: "+pick(r, prTitles[:]))
+			title := pick(r, prTitles[:])
+			if d.ctx != nil {
+				d.ctx.prTitle = title
+			}
+			b.h(1*ms, 3*ms, levelDebug, "PR title: "+title)
 		}
 		files := "'" + pick(r, changedFiles[:]) + "'"
 		for range r.IntN(3) {
@@ -444,10 +548,15 @@ func (b *builder) mergeCheck() {
 			reasons.WriteString("Missing approved from approvers: " + pick(r, senders[:3]) + "\n")
 		}
 		b.h(300*ms, 1200*ms, levelDebug, "cannot be merged: "+reasons.String())
-	} else {
-		b.h(300*ms, 1200*ms, levelInfo, "Pull request can be merged")
+		b.stepEnd("check_merge_eligibility", "completed", kv{"can_merge", false}, kv{"reason", reasons.String()})
+		if b.d.ctx != nil {
+			b.d.ctx.partial = true
+		}
+		return
 	}
-	b.stepEnd("check_merge_eligibility", "completed")
+	b.h(300*ms, 1200*ms, levelInfo, "Pull request can be merged")
+	// complete_step drops "reason" when can_merge is true.
+	b.stepEnd("check_merge_eligibility", "completed", kv{"can_merge", true})
 }
 
 // dupBurst scripts one message logged three to five times in a row (the
@@ -478,7 +587,7 @@ func (b *builder) handlerFailure(step, file, fn, call, what string) bool {
 		b.legacyFail(exc, tb)
 		return false
 	}
-	b.stepEnd(step, "failed")
+	b.stepFail(step, exc, tb)
 	b.fail(tb)
 	return false
 }

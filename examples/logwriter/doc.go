@@ -43,7 +43,13 @@
 // Rotation follows RotatingFileHandler: before a record that would bring a
 // non-empty file to MaxBytes, the file is closed, base.(B-1) … base.1 are
 // renamed one up (base.B is replaced, so at most Backups files are kept),
-// base becomes base.1 and a new base file (a new inode) is opened. Each
+// base becomes base.1 and a new base file (a new inode) is opened. With
+// Options.Rotation = RotateCopyTruncate it follows logrotate's copytruncate
+// instead, at the same moments: base.(B-1) … base.1 are renamed one up,
+// base is copied to a new base.1 and truncated to zero in place, and
+// writing goes on through the same descriptor (O_APPEND) at offset 0 of
+// the same inode; nothing is written between the copy and the truncation,
+// the window in which a live logger's lines are lost to that method. Each
 // record is written with one write call (or, with BatchBytes at Rate 0,
 // several whole records per call), so a concurrent reader never sees part
 // of a record unless it reads during that call.
@@ -56,7 +62,8 @@
 //	 "timestamp":"2026-07-31T10:15:02.101877+00:00","utc":"2026-07-31T10:15:02.101877Z",
 //	 "level":"INFO","logger_name":"GithubWebhook","hook_id":"6143a030-…","event_type":"pull_request",
 //	 "repository":"","pr_number":0,"github_user":"","step":"","task_id":"","task_type":"",
-//	 "task_status":"","token_spend":null,"message":"Processing webhook","summary":null}
+//	 "task_status":"","token_spend":null,"message":"Processing webhook","summary":null,
+//	 "jsonl":"","jsonl_hook_id":"","jsonl_pr_number":0}
 //
 // one per record written, in file order (see ManifestRecord for each
 // field, and Summary for "summary", which is non-null on summary lines:
@@ -65,7 +72,31 @@
 //
 //	{"kind":"delivery","hook_id":"…","event_type":"…","repository":"…","pr_number":890,
 //	 "github_user":"…","legacy":false,"failed":true,"failing_step":"repo_clone",
-//	 "has_errors":true,"records":31,"first_timestamp":"…","last_timestamp":"…"}
+//	 "has_errors":true,"records":31,"first_timestamp":"…","last_timestamp":"…",
+//	 "status":"failed","jsonl":"webhooks_2026-07-31.json","steps":[{"name":"webhook_routing",
+//	 "status":"started","timestamp":"…","duration_ms":null,"error_type":""},…]}
 //
 // (ManifestDelivery). Records dropped by the DuplicateFilter have no line.
+// Options.OnRecord and Options.OnDelivery receive the same lines as values.
+//
+// # JSONL
+//
+// With Options.JSONL, Run also writes upstream's webhooks_YYYY-MM-DD.json
+// (reference §2.2) in Dir, one file per UTC date of its lines, in Python's
+// json.dumps format (", " and ": ", non-ASCII as is). JSONLCurrent (4.1.0)
+// writes JsonLogHandler's line after every text record — the same
+// timestamp string, level and logger name, the message with its prefix and
+// DuplicateFilter suffix but without ANSI or traceback, the traceback as
+// exc_info, and, for every record but the request handler's, the
+// WebhookContext's hook_id, event_type, repository, pr_number (null until a
+// `[PR n]` record was written) and api_user ("") — and after a delivery's
+// summary record StructuredLogWriter's webhook_summary line: status
+// success, partial (the merge check said it cannot be merged) or failed,
+// timing, workflow_steps with their start data, durations and errors,
+// token_spend, rate limits, error, and the summary text. JSONLLegacy writes
+// only the summaries, without the keys added on 2026-03-15. The manifest
+// names the JSONL file of each record's copy ("jsonl") and of each
+// delivery's summary. The text output is the same with or without the
+// JSONL: what only the JSONL shows (sender, PR author) comes from a random
+// stream of its own.
 package logwriter

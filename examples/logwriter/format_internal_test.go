@@ -1,8 +1,10 @@
 package logwriter
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestFormatDuration(t *testing.T) {
@@ -66,5 +68,55 @@ func TestSanitize(t *testing.T) {
 func TestPyLen(t *testing.T) {
 	if got := pyLen([]byte("a✨b")); got != 3 {
 		t.Errorf("pyLen = %d, want 3", got)
+	}
+}
+
+// FuzzPyJSONString: whatever the string, pyJSON writes a JSON string that
+// decodes back to it, with only Python's escapes (non-ASCII as is, no
+// \u escapes but for control characters).
+func FuzzPyJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote \" backslash \\ slash /", "\n\r\t\b\f\x00\x1f\x7f", "é 🍒 \u2028 <&>", "\x1b[0m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			t.Skip("Python strings are text")
+		}
+		var j pyJSON
+		j.str(s)
+		var back string
+		if err := json.Unmarshal(j.b, &back); err != nil || back != s {
+			t.Fatalf("%q written as %s, read back %q (%v)", s, j.b, back, err)
+		}
+		for i := 0; i+1 < len(j.b); i++ {
+			if j.b[i] == '\\' {
+				if j.b[i+1] == 'u' && (i+5 >= len(j.b) || string(j.b[i+2:i+4]) != "00") {
+					t.Fatalf("%q written with a non-Python escape: %s", s, j.b)
+				}
+				i++
+			}
+		}
+	})
+}
+
+func TestPyJSONObject(t *testing.T) {
+	var j pyJSON
+	j.open()
+	j.key("a")
+	j.int(1)
+	j.key("b")
+	j.open()
+	j.key("c")
+	j.null()
+	j.key("d")
+	j.value(true)
+	j.close()
+	j.key("e")
+	j.strOrNull("")
+	j.key("f")
+	j.intOrNull(7)
+	j.close()
+	if got, want := string(j.b), `{"a": 1, "b": {"c": null, "d": true}, "e": null, "f": 7}`; got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }

@@ -6,13 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/hooktail/hooktail/examples/logwriter"
 )
@@ -77,6 +81,7 @@ func TestManifestMatchesParser(t *testing.T) {
 	for name, o := range map[string]logwriter.Options{
 		"4.1.0":              {Seed: 7, Deliveries: 400, Concurrency: 6},
 		"4.1.0-rotating":     {Seed: 8, Deliveries: 150, MaxBytes: 64 << 10, Backups: 50, BatchBytes: 8192},
+		"4.1.0-copytruncate": {Seed: 12, Deliveries: 150, MaxBytes: 64 << 10, Backups: 50, Rotation: logwriter.RotateCopyTruncate},
 		"4.0.x-legacy":       {Seed: 9, Deliveries: 300, Legacy: true, Location: jerusalem},
 		"4.0.x-legacy-utc":   {Seed: 10, Deliveries: 50, Legacy: true, MaxBytes: 32 << 10, Backups: 50},
 		"no-failures-serial": {Seed: 11, Deliveries: 30, Concurrency: 1, FailureRate: -1},
@@ -207,6 +212,12 @@ func checkDeliveries(t *testing.T, o logwriter.Options, m manifest) {
 }
 
 func TestRotation(t *testing.T) {
+	for _, method := range []logwriter.RotationMethod{logwriter.RotateRename, logwriter.RotateCopyTruncate} {
+		t.Run(method.String(), func(t *testing.T) { testRotation(t, method) })
+	}
+}
+
+func testRotation(t *testing.T, method logwriter.RotationMethod) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "webhook-server.log")
 	run(t, logwriter.Options{Dir: dir, Seed: 1, Deliveries: 1})
@@ -221,9 +232,12 @@ func TestRotation(t *testing.T) {
 	}
 
 	const maxBytes = 8 << 10
-	st, mb := run(t, logwriter.Options{Dir: dir, Seed: 2, Deliveries: 60, MaxBytes: maxBytes, Backups: 3})
+	st, mb := run(t, logwriter.Options{Dir: dir, Seed: 2, Deliveries: 60, MaxBytes: maxBytes, Backups: 3, Rotation: method})
 	if st.Rotations < 5 {
 		t.Fatalf("only %d rotations", st.Rotations)
+	}
+	if st.Writes != st.Records {
+		t.Fatalf("%d write calls for %d records", st.Writes, st.Records)
 	}
 	for i := 0; i <= 3; i++ {
 		name := base
@@ -243,9 +257,9 @@ func TestRotation(t *testing.T) {
 	if _, err := os.Stat(base + ".4"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s.4 exists beyond Backups=3 (err %v)", base, err)
 	}
-	// Every file is a distinct inode, and the file open before rotation
-	// was renamed away (and, after this many rotations, deleted): the base
-	// is a new inode.
+	// Every file is a distinct inode. Rename rotation moved the file open
+	// before it away (and, after this many rotations, deleted it): the base
+	// is a new inode. Copytruncate kept writing into the same inode.
 	infos := map[string]os.FileInfo{}
 	for _, n := range []string{"", ".1", ".2", ".3"} {
 		fi, err := os.Stat(base + n)
@@ -257,14 +271,18 @@ func TestRotation(t *testing.T) {
 				t.Fatalf("%s and %s are the same file", n, other)
 			}
 		}
-		if os.SameFile(fi, heldInfo) {
-			t.Fatalf("the pre-rotation file is still %q", "webhook-server.log"+n)
+		wantSame := method == logwriter.RotateCopyTruncate && n == ""
+		if os.SameFile(fi, heldInfo) != wantSame {
+			t.Fatalf("%s: the pre-rotation file is webhook-server.log%s: %v, want %v", method, n, !wantSame, wantSame)
 		}
 		infos[n] = fi
 	}
-	// The manifest addresses the files that survived.
+	// The manifest addresses the files that survived, whatever the method.
 	m := readManifest(t, mb)
 	last := m.records[len(m.records)-1].Generation
+	if int64(last) != st.Rotations {
+		t.Fatalf("last record of generation %d after %d rotations", last, st.Rotations)
+	}
 	var kept manifest
 	for _, r := range m.records {
 		if last-r.Generation <= 3 {
@@ -272,6 +290,58 @@ func TestRotation(t *testing.T) {
 		}
 	}
 	checkAgainstFiles(t, dir, "webhook-server.log", time.UTC, kept)
+}
+
+// TestCopyTruncateKeepsDescriptor follows copytruncate rotations from a
+// reader's side: a descriptor opened on the base file before them reads, at
+// the end, what the base file holds now (the same inode, truncated and
+// written again from offset 0), and each copy is a new inode holding exactly
+// the records of its generation from offset 0.
+func TestCopyTruncateKeepsDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "webhook-server.log")
+	run(t, logwriter.Options{Dir: dir, Seed: 5, Deliveries: 1})
+	held, err := os.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	st, mb := run(t, logwriter.Options{Dir: dir, Seed: 6, Deliveries: 40, MaxBytes: 16 << 10, Backups: 1000,
+		Rotation: logwriter.RotateCopyTruncate, BatchBytes: 4096})
+	if st.Rotations < 3 {
+		t.Fatalf("only %d rotations", st.Rotations)
+	}
+	got, err := io.ReadAll(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the held descriptor reads %d bytes, the base file holds %d", len(got), len(want))
+	}
+	m := readManifest(t, mb)
+	// The oldest copy starts with the first run's records: check the later
+	// generations, which start at offset 0 of their copy.
+	var later manifest
+	for _, r := range m.records {
+		if r.Generation > 0 {
+			later.records = append(later.records, r)
+		}
+	}
+	checkAgainstFiles(t, dir, "webhook-server.log", time.UTC, later)
+	for i := 1; i <= int(st.Rotations); i++ {
+		fi, err := os.Stat(base + "." + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hi, _ := held.Stat()
+		if os.SameFile(fi, hi) {
+			t.Fatalf("copy .%d is the base file's inode", i)
+		}
+	}
 }
 
 // TestRotationKeepsOldInode follows one rotation: the file that was
@@ -382,11 +452,24 @@ func TestLiveClock(t *testing.T) {
 	}
 }
 
+func TestParseRotationMethod(t *testing.T) {
+	for _, m := range []logwriter.RotationMethod{logwriter.RotateRename, logwriter.RotateCopyTruncate} {
+		got, err := logwriter.ParseRotationMethod(m.String())
+		if err != nil || got != m {
+			t.Errorf("ParseRotationMethod(%q) = %v, %v; want %v", m.String(), got, err, m)
+		}
+	}
+	if _, err := logwriter.ParseRotationMethod("create"); err == nil {
+		t.Error("ParseRotationMethod(\"create\"): no error")
+	}
+}
+
 func TestOptionsErrors(t *testing.T) {
 	for name, o := range map[string]logwriter.Options{
-		"no dir":       {},
-		"failure rate": {Dir: t.TempDir(), FailureRate: 1.5},
-		"negative":     {Dir: t.TempDir(), Rate: -1},
+		"no dir":          {},
+		"failure rate":    {Dir: t.TempDir(), FailureRate: 1.5},
+		"negative":        {Dir: t.TempDir(), Rate: -1},
+		"rotation method": {Dir: t.TempDir(), Rotation: logwriter.RotateCopyTruncate + 1},
 	} {
 		if _, err := logwriter.Run(t.Context(), o); err == nil {
 			t.Errorf("%s: no error", name)
@@ -437,11 +520,26 @@ func TestSampleLogsUpToDate(t *testing.T) {
 			Clock: at("2026-07-31T09:12:04.517203Z")},
 		"legacy-4.0": {Seed: 401, Deliveries: 40, Legacy: true, Location: jerusalem, BatchBytes: 64 << 10,
 			Clock: at("2025-12-01T14:03:11.218006Z")},
+		"jsonl-4.1": {Seed: 2027, Deliveries: 16, JSONL: logwriter.JSONLCurrent, BatchBytes: 64 << 10,
+			Clock: at("2026-07-31T23:59:52.204118Z")},
+		"jsonl-legacy": {Seed: 2602, Deliveries: 8, JSONL: logwriter.JSONLLegacy, BatchBytes: 64 << 10,
+			Clock: at("2026-02-10T09:00:00.318305Z")},
 	} {
 		o.Dir = t.TempDir()
 		_, mb := run(t, o)
 		checkAgainstFiles(t, o.Dir, "webhook-server.log", o.Location, readManifest(t, mb))
 		names, err := filepath.Glob(filepath.Join(o.Dir, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir(filepath.Join("..", "logs", sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed := slices.DeleteFunc(ents, func(e os.DirEntry) bool { return e.IsDir() || strings.HasSuffix(e.Name(), ".md") })
+		if len(committed) != len(names) {
+			t.Fatalf("examples/logs/%s holds %d files, the command writes %d", sub, len(committed), len(names))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -459,5 +557,45 @@ func TestSampleLogsUpToDate(t *testing.T) {
 				t.Fatalf("%s is not what examples/logs/README.md's command generates", committed)
 			}
 		}
+	}
+}
+
+// TestObservers: OnRecord and OnDelivery see the manifest's lines as
+// values, in order, each once its record is in the file.
+func TestObservers(t *testing.T) {
+	for name, o := range map[string]logwriter.Options{
+		"one-write-per-record": {Seed: 13, Deliveries: 30},
+		"batched":              {Seed: 13, Deliveries: 30, BatchBytes: 4096},
+		"live":                 {Seed: 13, Deliveries: 5, Rate: 100000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o.Dir = t.TempDir()
+			var (
+				recs []logwriter.ManifestRecord
+				dels []logwriter.ManifestDelivery
+			)
+			o.OnRecord = func(r logwriter.ManifestRecord) {
+				fi, err := os.Stat(filepath.Join(o.Dir, "webhook-server.log"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if end := r.Offset + r.Length; fi.Size() < end {
+					t.Fatalf("record at %d..%d observed while the file holds %d bytes", r.Offset, end, fi.Size())
+				}
+				recs = append(recs, r)
+			}
+			o.OnDelivery = func(d logwriter.ManifestDelivery) { dels = append(dels, d) }
+			_, mb := run(t, o)
+			m := readManifest(t, mb)
+			if diff := cmp.Diff(m.records, recs); diff != "" {
+				t.Fatalf("OnRecord differs from the manifest (-manifest +observed):\n%s", diff)
+			}
+			if diff := cmp.Diff(m.deliveries, dels); diff != "" {
+				t.Fatalf("OnDelivery differs from the manifest (-manifest +observed):\n%s", diff)
+			}
+			if len(recs) == 0 || len(dels) != o.Deliveries {
+				t.Fatalf("%d records, %d deliveries observed", len(recs), len(dels))
+			}
+		})
 	}
 }

@@ -45,6 +45,20 @@ type ManifestRecord struct {
 	Message string `json:"message"`
 	// Summary is the parsed `[SUCCESS|FAILED] Webhook completed …` line.
 	Summary *Summary `json:"summary"`
+	// JSONL is the webhooks_YYYY-MM-DD.json file that holds the record's
+	// log_entry copy (same timestamp string, level and logger name; the
+	// message with its prefix, without ANSI and traceback; the traceback
+	// as exc_info), "" when there is none (Options.JSONL not
+	// JSONLCurrent).
+	JSONL string `json:"jsonl"`
+	// JSONLHookID and JSONLPRNumber are the hook_id and pr_number of the
+	// log_entry copy: the delivery's for every record but the request
+	// handler's (whose copy has no hook fields), the unprefixed token
+	// selection lines included; the PR only once a `[PR n]` record of the
+	// delivery was written. Its event_type and repository are the
+	// delivery's; its api_user is "".
+	JSONLHookID   string `json:"jsonl_hook_id"`
+	JSONLPRNumber int    `json:"jsonl_pr_number"`
 }
 
 // Summary is a parsed text summary line.
@@ -92,4 +106,29 @@ type ManifestDelivery struct {
 	Records        int    `json:"records"`
 	FirstTimestamp string `json:"first_timestamp"`
 	LastTimestamp  string `json:"last_timestamp"`
+	// Status is upstream's summary status of a 4.1.0 delivery: "success",
+	// "partial" (succeeded, but the merge check said it cannot be merged)
+	// or "failed"; "" in legacy mode.
+	Status string `json:"status"`
+	// JSONL is the webhooks_YYYY-MM-DD.json file that holds the delivery's
+	// webhook_summary line, "" when there is none.
+	JSONL string `json:"jsonl"`
+	// Steps are the 4.1.0 workflow steps in start order, as the
+	// webhook_summary line has them; nil in legacy mode.
+	Steps []ManifestStep `json:"steps"`
+}
+
+// ManifestStep is one workflow step of a 4.1.0 delivery.
+type ManifestStep struct {
+	Name string `json:"name"`
+	// Status is "started" (never finished), "completed" or "failed".
+	Status string `json:"status"`
+	// Timestamp is when it started, as isoformat() writes it.
+	Timestamp string `json:"timestamp"`
+	// DurationMS is exact (the text summary rounds it above a minute);
+	// null while started.
+	DurationMS *int64 `json:"duration_ms"`
+	// ErrorType is the exception's class name of a failed step
+	// ("RuntimeError", "GithubException", "ReadTimeout"), else "".
+	ErrorType string `json:"error_type"`
 }

@@ -49,6 +49,16 @@ type Options struct {
 	MaxBytes int64
 	// Backups is how many rotated files (.1 … .N) are kept (default 20).
 	Backups int
+	// Rotation is how the file is rotated when MaxBytes says so:
+	// RotateRename (the default, Python's RotatingFileHandler) or
+	// RotateCopyTruncate (logrotate's copytruncate). Either way a record
+	// of generation G is, after R rotations, in File.(R-G) at the offset it
+	// was written at (see ManifestRecord).
+	Rotation RotationMethod
+	// JSONL also writes upstream's webhooks_YYYY-MM-DD.json in Dir, named
+	// by the UTC date of each line (see JSONLMode). Not with Legacy: 4.0.x
+	// wrote none.
+	JSONL JSONLMode
 	// Rate is records per second (real time); 0 writes as fast as possible.
 	Rate int
 	// BatchBytes, when > 0 and Rate is 0, gathers whole records into write
@@ -66,6 +76,12 @@ type Options struct {
 	// Manifest, when set, receives one JSON line per record written and one
 	// per finished delivery (see the package documentation).
 	Manifest io.Writer
+	// OnRecord and OnDelivery, when set, receive the same lines as values,
+	// in the same order and at the same moments (once the records they
+	// describe are in the file): cheaper than decoding Manifest back. They
+	// are called from Run's goroutine.
+	OnRecord   func(ManifestRecord)
+	OnDelivery func(ManifestDelivery)
 }
 
 // Stats count what Run wrote.
@@ -77,11 +93,14 @@ type Stats struct {
 	// Deliveries finished, and how many of them failed.
 	Deliveries int64
 	Failed     int64
-	// Rotations performed.
+	// Rotations performed, by Options.Rotation's method.
 	Rotations int64
 	// Bytes written to log files, and the number of write calls.
 	Bytes  int64
 	Writes int64
+	// JSONLEntries and JSONLSummaries count the log_entry and
+	// webhook_summary lines written, JSONLFiles the JSONL files opened.
+	JSONLEntries, JSONLSummaries, JSONLFiles int64
 }
 
 // withDefaults validates o and fills in defaults.
@@ -94,6 +113,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Deliveries < 0 || o.Concurrency < 0 || o.MaxBytes < 0 || o.Rate < 0 || o.BatchBytes < 0 || o.Backups < 0 {
 		return o, fmt.Errorf("logwriter: negative option in %+v", o)
+	}
+	if o.JSONL > JSONLLegacy {
+		return o, fmt.Errorf("logwriter: unknown JSONL mode %v", o.JSONL)
+	}
+	if o.JSONL != JSONLOff && o.Legacy {
+		return o, errors.New("logwriter: 4.0.x (Legacy) wrote no JSONL file")
+	}
+	if o.Rotation > RotateCopyTruncate {
+		return o, fmt.Errorf("logwriter: unknown rotation method %v", o.Rotation)
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency

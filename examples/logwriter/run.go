@@ -116,14 +116,23 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	if o.Rate > 0 {
 		batch = 0
 	}
-	rf, err := openRotatingFile(o.Dir, o.File, o.MaxBytes, o.Backups, batch)
+	rf, err := openRotatingFile(o.Dir, o.File, o.MaxBytes, o.Backups, o.Rotation, batch)
 	if err != nil {
 		return Stats{}, err
 	}
 	w := &runner{o: o, rf: rf, g: newGenerator(o), tallies: map[*delivery]*deliveryTally{}, logger: o.File}
+	if o.JSONL != JSONLOff {
+		w.jl = newJSONLFile(o.Dir, batch, o.Seed)
+	}
 	err = w.loop(ctx)
 	if cerr := rf.close(); cerr != nil && err == nil {
 		err = cerr
+	}
+	if w.jl != nil {
+		if cerr := w.jl.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		w.st.JSONLEntries, w.st.JSONLSummaries, w.st.JSONLFiles = w.jl.entries, w.jl.summaries, w.jl.files
 	}
 	if ferr := w.flushManifest(); ferr != nil && err == nil {
 		err = ferr
@@ -136,8 +145,10 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 type runner struct {
 	o  Options
 	rf *rotatingFile
+	jl *jsonlFile // nil with JSONLOff
 	g  *generator
 	st Stats
+	js pyJSON // the JSONL line being built
 
 	logger  string // upstream renames the logger to GithubWebhook at the first webhook
 	lastOut int64  // µs of the last timestamp written; timestamps strictly increase
@@ -153,6 +164,7 @@ type runner struct {
 	msg     []byte // its full message
 	suffix  []byte // its DuplicateFilter suffix
 	mbuf    []byte
+	pending []observed
 	tallies map[*delivery]*deliveryTally
 }
 
@@ -176,6 +188,7 @@ func (w *runner) loop(ctx context.Context) error {
 		if w.started && rec.level == w.dupLevel && bytes.Equal(w.msg, w.dupMsg) {
 			w.dupCount++
 			w.st.Duplicates++
+			d.stamp(d.next-1, w.lastOut)
 			continue
 		}
 		w.suffix = w.suffix[:0]
@@ -256,6 +269,10 @@ func (w *runner) emit(d *delivery, rec *record) error {
 		at = w.lastOut + 1
 	}
 	w.lastOut = at
+	d.stamp(d.next-1, at)
+	if rec.withPR {
+		d.prSeen = true
+	}
 	if w.logger == w.o.File && rec.shape != shapeRequest && rec.shape != shapeBackground {
 		w.logger = "GithubWebhook"
 	}
@@ -289,6 +306,12 @@ func (w *runner) emit(d *delivery, rec *record) error {
 	}
 	w.st.Records++
 	ts := string(b[:tsLen])
+	var jsonl string
+	if w.o.JSONL == JSONLCurrent {
+		if jsonl, err = w.jl.logEntry(at, w.logEntryLine(d, rec, b[:tsLen])); err != nil {
+			return err
+		}
+	}
 	tl := w.tallies[d]
 	if tl == nil {
 		tl = &deliveryTally{first: ts}
@@ -296,7 +319,7 @@ func (w *runner) emit(d *delivery, rec *record) error {
 	}
 	tl.records++
 	tl.last = ts
-	if w.o.Manifest == nil {
+	if !w.manifested() {
 		return nil
 	}
 	m := ManifestRecord{
@@ -304,7 +327,13 @@ func (w *runner) emit(d *delivery, rec *record) error {
 		Timestamp: ts, UTC: timeOf(at).Format("2006-01-02T15:04:05.000000Z"),
 		Level: levelNames[rec.level], LoggerName: w.logger,
 		TaskID: rec.taskID, TaskType: rec.taskType, TaskStatus: rec.taskStatus,
-		Message: stripANSI(rec.msg), Summary: rec.summary,
+		Message: stripANSI(rec.msg), Summary: rec.summary, JSONL: jsonl,
+	}
+	if jsonl != "" && rec.shape != shapeRequest {
+		m.JSONLHookID = d.hookID
+		if d.prSeen {
+			m.JSONLPRNumber = d.pr
+		}
 	}
 	if rec.tb != "" {
 		m.Message += "\n" + rec.tb
@@ -329,7 +358,7 @@ func (w *runner) emit(d *delivery, rec *record) error {
 			m.PRNumber = d.pr
 		}
 	}
-	return w.manifestLine(&m)
+	return w.observe(&m, nil)
 }
 
 // finish accounts for a finished delivery and writes its manifest line.
@@ -340,37 +369,98 @@ func (w *runner) finish(d *delivery) error {
 	}
 	tl := w.tallies[d]
 	delete(w.tallies, d)
-	if w.o.Manifest == nil || tl == nil {
+	var jsonl string
+	if w.jl != nil && d.ctx != nil {
+		var err error
+		if jsonl, err = w.jl.summary(d.out[len(d.recs)-1], w.summaryLine(d)); err != nil {
+			return err
+		}
+	}
+	if !w.manifested() || tl == nil {
 		return nil
 	}
-	return w.manifestLine(&ManifestDelivery{
+	md := &ManifestDelivery{
 		Kind: "delivery", HookID: d.hookID, EventType: d.event, Repository: d.repo.name, PRNumber: d.pr,
 		GithubUser: d.apiUser, Legacy: w.o.Legacy, Failed: d.failed, FailingStep: d.failStep, HasErrors: d.errors,
-		Records: tl.records, FirstTimestamp: tl.first, LastTimestamp: tl.last,
-	})
+		Records: tl.records, FirstTimestamp: tl.first, LastTimestamp: tl.last, JSONL: jsonl,
+	}
+	if c := d.ctx; c != nil {
+		md.Status = d.status()
+		md.Steps = make([]ManifestStep, 0, len(c.steps))
+		for i := range c.steps {
+			st := &c.steps[i]
+			step := ManifestStep{Name: st.name, Status: st.status, Timestamp: string(appendISO(nil, timeOf(d.stepTime(st)), false))}
+			if st.status != "started" {
+				v := st.durMS
+				step.DurationMS = &v
+			}
+			if st.err != nil {
+				step.ErrorType = st.err.typ
+			}
+			md.Steps = append(md.Steps, step)
+		}
+	}
+	return w.observe(nil, md)
 }
 
-// manifestLine buffers one JSON line. Lines are flushed only after the
-// records they describe are in the file: per record when Rate > 0,
-// otherwise in 64 KiB chunks and at the end.
-func (w *runner) manifestLine(v any) error {
-	var jb bytes.Buffer
-	enc := json.NewEncoder(&jb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode manifest line: %w", err)
+// manifested reports whether anyone wants the manifest.
+func (w *runner) manifested() bool {
+	return w.o.Manifest != nil || w.o.OnRecord != nil || w.o.OnDelivery != nil
+}
+
+// observed is a manifest line waiting for its record to be in the file.
+type observed struct {
+	rec *ManifestRecord
+	del *ManifestDelivery
+}
+
+// observe buffers one manifest line (rec or del): its JSON for Manifest
+// and the value for OnRecord or OnDelivery. They are handed on only after
+// the records they describe are in the file: per record when Rate > 0,
+// otherwise in 64 KiB (or 1024-line) chunks and at the end.
+func (w *runner) observe(rec *ManifestRecord, del *ManifestDelivery) error {
+	if w.o.Manifest != nil {
+		var v any = rec
+		if del != nil {
+			v = del
+		}
+		var jb bytes.Buffer
+		enc := json.NewEncoder(&jb)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encode manifest line: %w", err)
+		}
+		w.mbuf = append(w.mbuf, jb.Bytes()...)
 	}
-	w.mbuf = append(w.mbuf, jb.Bytes()...)
-	if w.o.Rate > 0 || len(w.mbuf) >= 64<<10 {
+	if (rec != nil && w.o.OnRecord != nil) || (del != nil && w.o.OnDelivery != nil) {
+		w.pending = append(w.pending, observed{rec, del})
+	}
+	if w.o.Rate > 0 || len(w.mbuf) >= 64<<10 || len(w.pending) >= 1024 {
 		if err := w.rf.flush(); err != nil {
 			return err
+		}
+		if w.jl != nil {
+			if err := w.jl.flush(); err != nil {
+				return err
+			}
 		}
 		return w.flushManifest()
 	}
 	return nil
 }
 
+// flushManifest hands the buffered manifest lines on; the records they
+// describe must be in the file.
 func (w *runner) flushManifest() error {
+	for _, p := range w.pending {
+		if p.rec != nil {
+			w.o.OnRecord(*p.rec)
+		} else {
+			w.o.OnDelivery(*p.del)
+		}
+	}
+	clear(w.pending)
+	w.pending = w.pending[:0]
 	if len(w.mbuf) == 0 || w.o.Manifest == nil {
 		return nil
 	}
@@ -380,4 +470,215 @@ func (w *runner) flushManifest() error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
+}
+
+// stamp records the time record i of d was (or, dropped, would have been)
+// written at.
+func (d *delivery) stamp(i int, at int64) {
+	if d.out == nil {
+		d.out = make([]int64, len(d.recs))
+	}
+	d.out[i] = at
+}
+
+// stepTime is when a step started, in written time: the time of the record
+// written just before it, plus the simulated time between the two (zero
+// when the step starts right after a record, as all of them do). With Rate
+// 0 it is the simulated time; with Rate > 0 it stays among the records
+// around it, stamped by Clock.
+func (d *delivery) stepTime(st *stepState) int64 {
+	i := st.startIdx
+	return d.out[i] + (st.start - d.recs[i].at)
+}
+
+// status is upstream's summary status of a finished 4.1.0 delivery.
+func (d *delivery) status() string {
+	switch {
+	case d.failed:
+		return "failed"
+	case d.ctx.partial:
+		return "partial"
+	}
+	return "success"
+}
+
+// logEntryLine is JsonLogHandler's line for the record just written: the
+// timestamp string of the text line, the message as getMessage() returns
+// it (prefix and DuplicateFilter suffix included) without ANSI, the
+// traceback as exc_info, and the WebhookContext's fields for every record
+// but the request handler's, which runs before the context exists.
+func (w *runner) logEntryLine(d *delivery, rec *record, ts []byte) []byte {
+	j := &w.js
+	j.b, j.first = j.b[:0], j.first[:0]
+	j.open()
+	j.key("type")
+	j.str("log_entry")
+	j.key("timestamp")
+	j.str(string(ts))
+	j.key("level")
+	j.str(levelNames[rec.level])
+	j.key("logger_name")
+	j.str(w.logger)
+	j.key("message")
+	j.str(stripANSI(string(w.msg) + string(w.suffix)))
+	if rec.tb != "" {
+		// "".join(traceback.format_exception(...)) ends with a newline.
+		j.key("exc_info")
+		j.str(rec.tb + "\n")
+	}
+	if rec.shape != shapeRequest {
+		j.key("hook_id")
+		j.str(d.hookID)
+		j.key("event_type")
+		j.str(d.event)
+		j.key("repository")
+		j.str(d.repo.name)
+		j.key("pr_number")
+		if d.prSeen {
+			j.intOrNull(d.pr)
+		} else {
+			j.null()
+		}
+		// api_user stays "" in the context until processing ends.
+		j.key("api_user")
+		j.str("")
+	}
+	j.close()
+	j.b = append(j.b, '\n')
+	return j.b
+}
+
+// summaryLine is StructuredLogWriter's line for a finished 4.1.0 delivery:
+// WebhookContext.to_dict() of its time (see JSONLMode). What only this line
+// shows (sender, PR author, a title the script did not log) is drawn from
+// a random stream of its own, so the text does not depend on the JSONL.
+func (w *runner) summaryLine(d *delivery) []byte {
+	c := d.ctx
+	current := w.o.JSONL == JSONLCurrent
+	side := rand.New(rand.NewPCG(uint64(w.o.Seed)^0x73756d6d617279, uint64(d.seq)))
+	sender, author, title, action := pick(side, senders[:]), pick(side, senders[:]), pick(side, prTitles[:]), pick(side, prActions[:])
+	if c.prTitle != "" {
+		title = c.prTitle
+	}
+	switch {
+	case c.action != "":
+		action = c.action
+	case d.event != "pull_request":
+		action = "" // push events have none
+	}
+	started, completed := d.out[c.bgIdx], d.out[len(d.recs)-1]
+
+	j := &w.js
+	j.b, j.first = j.b[:0], j.first[:0]
+	j.open()
+	j.key("hook_id")
+	j.str(d.hookID)
+	if current {
+		j.key("level")
+		j.str("COMPLETED")
+		j.key("status")
+		j.str(d.status())
+	}
+	j.key("event_type")
+	j.str(d.event)
+	// The payload's action is known from the start, also to a pull_request
+	// delivery that failed before its handler logged it.
+	j.key("action")
+	j.strOrNull(action)
+	j.key("sender")
+	j.str(sender)
+	j.key("repository")
+	j.str(d.repo.name)
+	j.key("repository_full_name")
+	j.str(d.repo.org + "/" + d.repo.name)
+	j.key("pr")
+	if d.pr > 0 {
+		j.open()
+		j.key("number")
+		j.int(int64(d.pr))
+		j.key("title")
+		j.str(title)
+		j.key("author")
+		j.str(author)
+		j.close()
+	} else {
+		j.null()
+	}
+	j.key("api_user")
+	j.str(d.apiUser)
+	j.key("timing")
+	j.open()
+	j.key("started_at")
+	j.iso(started)
+	j.key("completed_at")
+	j.iso(completed)
+	j.key("duration_ms")
+	j.int((completed - started) / ms)
+	j.close()
+	j.key("workflow_steps")
+	j.open()
+	for i := range c.steps {
+		st := &c.steps[i]
+		j.key(st.name)
+		j.open()
+		j.key("timestamp")
+		j.iso(d.stepTime(st))
+		j.key("status")
+		j.str(st.status)
+		j.key("error")
+		appendStepError(j, st.err)
+		for _, x := range st.startData {
+			j.key(x.key)
+			j.value(x.val)
+		}
+		if st.status != "started" {
+			j.key("duration_ms")
+			j.int(st.durMS)
+		}
+		for _, x := range st.endData {
+			j.key(x.key)
+			j.value(x.val)
+		}
+		j.close()
+	}
+	j.close()
+	j.key("token_spend")
+	j.intOrNull(c.tokens)
+	j.key("initial_rate_limit")
+	j.int(int64(c.initialRate))
+	j.key("final_rate_limit")
+	if c.tokens > 0 {
+		j.int(int64(c.initialRate - c.tokens))
+	} else {
+		j.null()
+	}
+	j.key("success")
+	j.bool(!d.failed)
+	j.key("error")
+	appendStepError(j, c.err)
+	if current {
+		j.key("summary")
+		j.str(c.summary)
+		j.key("type")
+		j.str("webhook_summary")
+	}
+	j.close()
+	j.b = append(j.b, '\n')
+	return j.b
+}
+
+// appendStepError appends fail_step's error dict, or null.
+func appendStepError(j *pyJSON, e *stepError) {
+	if e == nil {
+		j.null()
+		return
+	}
+	j.open()
+	j.key("type")
+	j.str(e.typ)
+	j.key("message")
+	j.str(e.message)
+	j.key("traceback")
+	j.str(e.traceback)
+	j.close()
 }

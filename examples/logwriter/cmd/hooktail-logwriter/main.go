@@ -4,7 +4,8 @@
 //
 //	hooktail-logwriter -dir DIR [-file NAME] [-seed N] [-deliveries N]
 //	    [-concurrency N] [-failure-rate F] [-legacy [-tz ZONE]] [-max-bytes N]
-//	    [-backups N] [-rate N] [-batch-bytes N] [-start RFC3339] [-manifest FILE]
+//	    [-backups N] [-rotation rename|copytruncate] [-jsonl off|current|legacy]
+//	    [-rate N] [-batch-bytes N] [-start RFC3339] [-manifest FILE]
 //
 // It stops after -deliveries (0: at SIGINT/SIGTERM) and prints the stats
 // to stderr.
@@ -38,6 +39,8 @@ func run() error {
 		tz       string
 		start    string
 		manifest string
+		rotation string
+		jsonl    string
 	)
 	flag.StringVar(&o.Dir, "dir", "", "log directory (required)")
 	flag.StringVar(&o.File, "file", logwriter.DefaultFile, "log file name")
@@ -49,6 +52,8 @@ func run() error {
 	flag.StringVar(&tz, "tz", "UTC", "IANA zone of -legacy's naive timestamps")
 	flag.Int64Var(&o.MaxBytes, "max-bytes", 0, "rotate like RotatingFileHandler at this size (0 = never)")
 	flag.IntVar(&o.Backups, "backups", logwriter.DefaultBackups, "rotated files kept")
+	flag.StringVar(&rotation, "rotation", logwriter.RotateRename.String(), "how -max-bytes rotates: rename (RotatingFileHandler) or copytruncate (logrotate)")
+	flag.StringVar(&jsonl, "jsonl", logwriter.JSONLOff.String(), "also write webhooks_YYYY-MM-DD.json: off, current (4.1.0: log_entry and webhook_summary lines) or legacy (summaries as before 2026-03-15)")
 	flag.IntVar(&o.Rate, "rate", 0, "records per second (0 = as fast as possible)")
 	flag.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "with -rate 0, gather whole records into writes of up to this size (0 = one write per record)")
 	flag.StringVar(&start, "start", "", "simulated start time, RFC 3339 (default: now)")
@@ -60,6 +65,13 @@ func run() error {
 	}
 	if o.FailureRate == 0 {
 		o.FailureRate = -1 // an explicit 0 means no failures
+	}
+	var err error
+	if o.Rotation, err = logwriter.ParseRotationMethod(rotation); err != nil {
+		return fmt.Errorf("-rotation: %w", err)
+	}
+	if o.JSONL, err = logwriter.ParseJSONLMode(jsonl); err != nil {
+		return fmt.Errorf("-jsonl: %w", err)
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
@@ -101,6 +113,10 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "hooktail-logwriter: %d records (%d duplicates dropped), %d deliveries (%d failed), %d rotations, %d bytes in %d writes, %s, %.0f records/s\n",
 		st.Records, st.Duplicates, st.Deliveries, st.Failed, st.Rotations, st.Bytes, st.Writes, el.Round(time.Millisecond),
 		float64(st.Records)/el.Seconds())
+	if o.JSONL != logwriter.JSONLOff {
+		fmt.Fprintf(os.Stderr, "hooktail-logwriter: JSONL: %d log_entry and %d webhook_summary lines in %d files\n",
+			st.JSONLEntries, st.JSONLSummaries, st.JSONLFiles)
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
