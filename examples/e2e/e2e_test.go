@@ -9,11 +9,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hooktail/hooktail/examples/logwriter"
 )
@@ -34,6 +38,8 @@ type apiEntry struct {
 	TokenSpend *int    `json:"token_spend"`
 	Step       *string `json:"step"`
 	Service    string  `json:"service"`
+	File       *string `json:"file"`
+	Offset     int64   `json:"offset"`
 	ParseError bool    `json:"parse_error"`
 }
 
@@ -157,22 +163,56 @@ func (c *cluster) total(ctx context.Context) (int, error) {
 	return *page.Total, nil
 }
 
-// allEntries pages through every stored entry.
+// allEntries pages through every stored entry, newest first.
 func (c *cluster) allEntries(t *testing.T) []apiEntry {
 	t.Helper()
-	var all []apiEntry
-	for offset := 0; ; offset += 10000 {
-		var page struct {
-			Entries []apiEntry `json:"entries"`
-		}
-		if _, err := getJSON(t.Context(), fmt.Sprintf("%s/logs/api/entries?limit=10000&offset=%d", c.httpBase, offset), &page); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, page.Entries...)
-		if len(page.Entries) < 10000 {
-			return all
-		}
+	all, err := c.entries(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
+	return all
+}
+
+// entries pages through every stored entry, newest first, two pages at a
+// time: fetching and decoding 200k entries is most of a big test's
+// checking time.
+func (c *cluster) entries(ctx context.Context) ([]apiEntry, error) {
+	const pageSize = 10000
+	n, err := c.total(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// One page more than the count needs, so that a short page shows that
+	// nothing was stored after the count.
+	pages := make([][]apiEntry, n/pageSize+1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for i := range pages {
+		g.Go(func() error {
+			page, err := getBody(gctx, fmt.Sprintf("%s/logs/api/entries?limit=%d&offset=%d", c.httpBase, pageSize, i*pageSize))
+			if err != nil {
+				return err
+			}
+			if pages[i], err = decodeEntriesPage(page); err != nil {
+				return fmt.Errorf("entries page at offset %d: %w", i*pageSize, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var all []apiEntry
+	for i, p := range pages {
+		if len(p) != pageSize && i != len(pages)-1 {
+			return nil, fmt.Errorf("entries page %d holds %d entries, want %d: the store changed while listed", i, len(p), pageSize)
+		}
+		all = append(all, p...)
+	}
+	if len(pages[len(pages)-1]) == pageSize {
+		return nil, fmt.Errorf("more than the %d entries counted: the store changed while listed", n)
+	}
+	return all, nil
 }
 
 func strp(s string) *string {
@@ -280,17 +320,34 @@ source "legacy" {
 	checkDeliveries(t, c, gm.deliveries)
 }
 
+// recordsResult counts what checkRecords found wrong.
+type recordsResult struct {
+	// lost records were not stored; duplicated counts the extra copies of
+	// records stored more than once; wrong records were stored once with
+	// a field unlike the one written.
+	lost, duplicated, wrong int
+}
+
 // checkRecords checks that every written record is stored exactly once,
 // under key service+" "+toKey(record), with the fields the writer meant.
-func checkRecords(t *testing.T, byKey map[string][]apiEntry, service string, records []logwriter.ManifestRecord, toKey func(logwriter.ManifestRecord) string) {
+// It reports the first problems and returns the counts.
+func checkRecords(t *testing.T, byKey map[string][]apiEntry, service string, records []logwriter.ManifestRecord, toKey func(logwriter.ManifestRecord) string) recordsResult {
 	t.Helper()
+	var res recordsResult
 	bad := 0
 	for _, r := range records {
 		k := service + " " + toKey(r)
 		es := byKey[k]
 		if len(es) != 1 {
-			t.Errorf("%s: stored %d times, want once", k, len(es))
+			if len(es) == 0 {
+				res.lost++
+			} else {
+				res.duplicated += len(es) - 1
+			}
 			bad++
+			if bad <= 20 {
+				t.Errorf("%s: stored %d times, want once", k, len(es))
+			}
 			continue
 		}
 		e := es[0]
@@ -322,6 +379,7 @@ func checkRecords(t *testing.T, byKey map[string][]apiEntry, service string, rec
 			diffs = append(diffs, fmt.Sprintf("message\n   got %q\n  want %q", e.Message, r.Message))
 		}
 		if len(diffs) > 0 {
+			res.wrong++
 			bad++
 			if bad <= 20 {
 				t.Errorf("%s: %s", k, strings.Join(diffs, "; "))
@@ -329,8 +387,9 @@ func checkRecords(t *testing.T, byKey map[string][]apiEntry, service string, rec
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%s: %d of %d records wrong", service, bad, len(records))
+		t.Errorf("%s: %d of %d records wrong (%d lost, %d duplicated, %d with wrong fields)", service, bad, len(records), res.lost, res.duplicated, res.wrong)
 	}
+	return res
 }
 
 // indexEntries keys entries by service and timestamp, flagging parse errors.
@@ -444,4 +503,229 @@ func stepLogs(t *testing.T, c *cluster, hook, step string) (errors int, tracebac
 		}
 	}
 	return errors, traceback
+}
+
+// TestDecodeEntriesPage holds the hand-written page decoder to
+// encoding/json: on random pages of every shape the API writes, with
+// strings full of escapes, and on hand-written JSON with the escapes
+// encoding/json never writes.
+func TestDecodeEntriesPage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"a", "é", "🍒", "\u2028", "\"", "\\", "/", "\n", "\t", "\x00", "\x1b[0m", "\xff", "<&>", " ", "Traceback"}
+	str := func() string {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	value := func(key string) any {
+		if rng.IntN(4) == 0 {
+			return nil
+		}
+		switch key {
+		case "pr_number", "token_spend", "offset", "id":
+			return rng.IntN(1 << 40)
+		case "parse_error", "truncated":
+			return rng.IntN(2) == 0
+		case "details":
+			return map[string]any{"nested": []any{str(), 1.5, map[string]any{"k": nil}}, "b": true}
+		}
+		return str()
+	}
+	keys := []string{"timestamp", "level", "logger_name", "message", "hook_id", "event_type", "repository", "pr_number",
+		"github_user", "task_id", "task_type", "task_status", "token_spend", "step", "service", "attempt", "exc_info",
+		"file", "offset", "parse_error", "truncated", "details", "id", "unknown"}
+	for i := range 200 {
+		var entries []map[string]any
+		for range rng.IntN(5) {
+			e := map[string]any{}
+			for _, k := range keys {
+				if rng.IntN(10) > 0 {
+					e[k] = value(k)
+				}
+			}
+			entries = append(entries, e)
+		}
+		page := map[string]any{"entries": entries, "total": len(entries), "limit": 100, "is_partial_scan": false}
+		if entries == nil && i%2 == 0 {
+			page["entries"] = nil
+		}
+		b, err := json.Marshal(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkDecodeEntriesPage(t, b)
+	}
+	for _, s := range []string{
+		`{"entries":[{"message":"\u00e9\ud83c\udf52 \/ \b\f\n\r\t \u0000"}]}`,
+		`{"entries":[{"message":"lone \ud800 and \udc00 and \ud800\u0041"}]}`,
+		` { "total" : 1 , "entries" : [ { "offset" : 7 , "hook_id" : null , "details" : { "a" : [ 1 , { } , [ ] ] } } ] } `,
+		`{"entries":[{"message":"first"}],"entries":[]}`,
+		`{"entries":[{"timestamp":null,"parse_error":null,"offset":null}]}`,
+	} {
+		checkDecodeEntriesPage(t, []byte(s))
+	}
+	for _, s := range []string{``, `{`, `{"entries":[{"message":"x`, `{"entries":[{"offset":1.5}]}`, `{"entries":[]}x`, `{"entries":[{"message":"\q"}]}`} {
+		if _, err := decodeEntriesPage([]byte(s)); err == nil {
+			t.Errorf("decodeEntriesPage(%q): no error", s)
+		}
+	}
+}
+
+func checkDecodeEntriesPage(t *testing.T, b []byte) {
+	t.Helper()
+	var want struct {
+		Entries []apiEntry `json:"entries"`
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatalf("encoding/json: %v\n%s", err, b)
+	}
+	got, err := decodeEntriesPage(b)
+	if err != nil {
+		t.Fatalf("decodeEntriesPage: %v\n%s", err, b)
+	}
+	if diff := cmp.Diff(want.Entries, got); diff != "" {
+		t.Fatalf("decodeEntriesPage differs from encoding/json (-json +ours):\n%s\n%s", diff, b)
+	}
+}
+
+// TestJSONLCompanion tails 4.1.0's text log and its webhooks_*.json
+// together (SPEC §4): every record, written in both, is stored once; a text
+// line without a prefix gets the hook id (and event, repository, PR) of its
+// JSONL copy; and each delivery's workflow steps are the webhook_summary's,
+// with their start times and exact durations.
+func TestJSONLCompanion(t *testing.T) {
+	needBinaries(t)
+	logs := t.TempDir()
+	c := startCluster(t, fmt.Sprintf(`
+source "webhook-server" {
+  paths = ["%s/webhook-server.log*", "%s/webhooks_*.json"]
+}
+`, logs, logs))
+	var (
+		records    []logwriter.ManifestRecord
+		deliveries []logwriter.ManifestDelivery
+	)
+	st, err := logwriter.Run(t.Context(), logwriter.Options{
+		Dir: logs, Seed: 71, Deliveries: 150, Concurrency: 6, FailureRate: 0.3, JSONL: logwriter.JSONLCurrent,
+		MaxBytes: 64 << 10, Backups: 1000, Rate: 5000,
+		OnRecord:   func(r logwriter.ManifestRecord) { records = append(records, r) },
+		OnDelivery: func(d logwriter.ManifestDelivery) { deliveries = append(deliveries, d) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.JSONLEntries != st.Records || st.JSONLSummaries != int64(len(deliveries)) {
+		t.Fatalf("JSONL: %d log_entry lines for %d records, %d summaries for %d deliveries", st.JSONLEntries, st.Records, st.JSONLSummaries, len(deliveries))
+	}
+
+	// What each record should look like once both copies are in: the
+	// text's fields, and the copy's where the text has none.
+	byHook := map[string]logwriter.ManifestDelivery{}
+	for _, d := range deliveries {
+		byHook[d.HookID] = d
+	}
+	want := make([]logwriter.ManifestRecord, len(records))
+	unprefixed := 0
+	for i, r := range records {
+		if r.JSONLHookID != "" {
+			d := byHook[r.JSONLHookID]
+			if r.HookID == "" {
+				r.HookID = r.JSONLHookID
+				unprefixed++
+			}
+			if r.EventType == "" {
+				r.EventType = d.EventType
+			}
+			if r.Repository == "" {
+				r.Repository = d.Repository
+			}
+			if r.PRNumber == 0 && r.Summary == nil {
+				r.PRNumber = r.JSONLPRNumber
+			}
+		}
+		want[i] = r
+	}
+	if unprefixed == 0 {
+		t.Fatal("no unprefixed record: the test proves nothing about the JSONL's hook ids")
+	}
+	// Both copies of every record in: as many entries as records, and the
+	// hook ids of the unprefixed ones filled.
+	var got []apiEntry
+	eventually(t, 120*time.Second, "both copies of every record stored", func() error {
+		n, err := c.total(t.Context())
+		if err != nil {
+			return err
+		}
+		if n < len(records) {
+			return fmt.Errorf("%d of %d records stored", n, len(records))
+		}
+		if got, err = c.entries(t.Context()); err != nil {
+			return err
+		}
+		missing := 0
+		for _, e := range got {
+			if e.HookID == nil {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d entries without a hook id", missing)
+		}
+		return nil
+	})
+	if len(got) != len(records) {
+		t.Fatalf("%d entries stored for %d records written in both the text and the JSONL", len(got), len(records))
+	}
+	res := checkRecords(t, indexEntries(t, got), "webhook-server", want, func(r logwriter.ManifestRecord) string { return r.Timestamp })
+	t.Logf("%d records, %d of them without a prefix, and %d deliveries written to the text and the JSONL: %d lost, %d duplicated, %d with wrong fields",
+		len(records), unprefixed, len(deliveries), res.lost, res.duplicated, res.wrong)
+
+	// Steps from the webhook_summary: start times and exact durations,
+	// which the text summary line does not have.
+	for _, d := range deliveries {
+		var wf struct {
+			Success *bool `json:"success"`
+			Steps   []struct {
+				Timestamp  *string `json:"timestamp"`
+				StepName   string  `json:"step_name"`
+				TaskStatus string  `json:"task_status"`
+				DurationMS *int64  `json:"duration_ms"`
+				Error      *struct {
+					Type string `json:"type"`
+				} `json:"error"`
+			} `json:"steps"`
+		}
+		code, err := getJSON(t.Context(), c.httpBase+"/logs/api/workflow-steps/"+url.PathEscape(d.HookID), &wf)
+		if err != nil || code != 200 {
+			t.Errorf("workflow-steps %s: %d %v", d.HookID, code, err)
+			continue
+		}
+		var diffs []string
+		if wf.Success == nil || *wf.Success == d.Failed {
+			diffs = append(diffs, fmt.Sprintf("success %v, failed %v", wf.Success, d.Failed))
+		}
+		if len(wf.Steps) != len(d.Steps) {
+			diffs = append(diffs, fmt.Sprintf("%d steps, want %d", len(wf.Steps), len(d.Steps)))
+		}
+		steps := map[string]logwriter.ManifestStep{}
+		for _, s := range d.Steps {
+			steps[s.Name] = s
+		}
+		for _, s := range wf.Steps {
+			m, ok := steps[s.StepName]
+			errType := ""
+			if s.Error != nil {
+				errType = s.Error.Type
+			}
+			if !ok || s.TaskStatus != m.Status || !eqStr(s.Timestamp, &m.Timestamp) ||
+				(s.DurationMS == nil) != (m.DurationMS == nil) || s.DurationMS != nil && *s.DurationMS != *m.DurationMS || errType != m.ErrorType {
+				diffs = append(diffs, fmt.Sprintf("step %s %s at %s, %v ms, error %q; want %+v", s.StepName, s.TaskStatus, show(s.Timestamp), s.DurationMS, errType, m))
+			}
+		}
+		if len(diffs) > 0 {
+			t.Errorf("workflow-steps %s: %s", d.HookID, strings.Join(diffs, "; "))
+		}
+	}
 }
