@@ -24,7 +24,7 @@ import (
 	"unicode/utf8"
 )
 
-// binDir holds hooktail-agent and hooktail-aggregator: $HOOKTAIL_BIN (set by
+// binDir holds hooktail-agent, hooktail-aggregator and example-plugin: $HOOKTAIL_BIN (set by
 // `make test`), or binaries built once into a temporary folder.
 var binDir string
 
@@ -56,6 +56,7 @@ func setup(m *testing.M) (int, error) {
 	for _, b := range []struct{ name, pkg, cgo string }{
 		{"hooktail-agent", "./agent/cmd/hooktail-agent", "0"},
 		{"hooktail-aggregator", "./aggregator/cmd/hooktail-aggregator", "1"},
+		{"example-plugin", "./examples/example-plugin", "0"},
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Dir = root
