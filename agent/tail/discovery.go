@@ -184,7 +184,11 @@ func (r *runner) scan(ctx context.Context, startup bool) {
 			key := inodeOf(fi)
 			inodes[key] = true
 			ft := r.files[key]
-			if ft == nil {
+			if ft == nil || ft.closed.Load() {
+				// New, or its inode number reused by a new file while the
+				// tailer of the old one, given up and closed, waits to be
+				// removed: the new file is started now, not a scan later,
+				// when it may be rotated away and deleted.
 				if ft = r.start(ctx, path, key, startup); ft == nil {
 					continue
 				}
@@ -276,6 +280,9 @@ func (r *runner) start(ctx context.Context, path string, key inode, startup bool
 	r.t.addLive(ft)
 	r.wg.Go(func() {
 		err := ft.run(ctx)
+		if err == nil {
+			ft.closed.Store(true)
+		}
 		r.t.removeLive(ft)
 		select {
 		case r.exited <- exit{ft, err}:

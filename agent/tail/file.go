@@ -55,6 +55,10 @@ type fileTailer struct {
 	// and whether a step has succeeded.
 	size, readPos atomic.Int64
 	healthy       atomic.Bool
+	// closed is set once run has returned without a failure: the
+	// descriptor is closed and the inode number may already belong to a
+	// new file, which the runner must not take for this one.
+	closed atomic.Bool
 
 	// The rest is owned by the tailer's goroutine.
 
@@ -392,15 +396,18 @@ func (ft *fileTailer) currentPath() string {
 	return p
 }
 
-// truncated handles content replaced under the same inode: what was read of
-// the old content is emitted, and the new content is read from 0 under its
-// own identity.
+// truncated handles content replaced under the same inode: the open record
+// of the old content is emitted if its lines are complete, and the new
+// content is read from 0 under its own identity. An incomplete last line
+// read of the old content (the carry, or a long line taken in pieces) is
+// dropped, not emitted cut short: with copytruncate the copy holds the whole
+// line at the same offset under the same fingerprint, and a cut record sent
+// first would take the place of the whole one downstream.
 func (ft *fileTailer) truncated(ctx context.Context, size int64) error {
 	ft.logger.Warn("file truncated or rewritten in place; reading the new content from the beginning",
-		"offset", ft.readOff, "size", size)
+		"offset", ft.readOff, "size", size, "dropped_partial_line_bytes", len(ft.carry))
 	ft.t.stats.truncations.Add(1)
-	recs, _ := ft.fr.feed(ft.carry, true, nil)
-	if err := ft.send(ctx, ft.fr.flush(recs, true)); err != nil {
+	if err := ft.send(ctx, ft.fr.flush(nil, false)); err != nil {
 		return err
 	}
 	ft.setIdentity(agent.FileID{}, false, 0, size)
@@ -411,48 +418,30 @@ func (ft *fileTailer) truncated(ctx context.Context, size int64) error {
 
 // read reads from readOff to EOF in buffer-sized pieces, framing each and
 // sending its records before reading the next, so a slow consumer holds the
-// tailer back rather than growing memory. After each piece it checks that
-// the file still has its first line; rewritten is true, and the piece
-// dropped, when it does not.
+// tailer back rather than growing memory. The read buffer is handed back
+// before each send: a tailer blocked on a slow consumer holds one chunk of
+// records and its partial last line, never a read buffer. After each piece
+// it checks that the file is still the generation it was reading;
+// rewritten is true, and the piece dropped, when it is not.
 func (ft *fileTailer) read(ctx context.Context) (rewritten bool, err error) {
-	bp := ft.t.getBuf()
-	defer ft.t.putBuf(bp)
-	buf := *bp
 	ft.fr.tmpl.Path = ft.currentPath()
-	n := copy(buf, ft.carry)
 	for {
-		m, err := ft.f.ReadAt(buf[n:], ft.readOff)
-		if err != nil && !errors.Is(err, io.EOF) {
-			ft.carry = append(ft.carry[:0], buf[:n]...)
-			return false, fmt.Errorf("read %q at %d: %w", ft.f.Name(), ft.readOff, err)
+		recs, eof, rewritten, err := ft.readPiece()
+		if err != nil || rewritten {
+			return rewritten, err
 		}
-		if m > 0 {
-			if same, err := ft.sameContent(); err != nil || !same {
-				ft.carry = append(ft.carry[:0], buf[:n]...)
-				return !same, err
-			}
-			ft.readOff += int64(m)
-			ft.readPos.Store(ft.readOff)
+		if err := ft.send(ctx, recs); err != nil {
+			return false, err
+		}
+		if len(recs) > 0 {
+			// Time spent blocked in send is not quiet time: the drain
+			// timer counts from when the data was handed on.
 			ft.lastData = time.Now()
-			ft.t.stats.bytes.Add(int64(m))
-			p := buf[:n+m]
-			recs, c := ft.fr.feed(p, false, make([]agent.Record, 0, max(ft.chunkHint, 16)))
-			if c == 0 && len(p) == len(buf) {
-				// One line fills the whole buffer: take it in pieces.
-				recs, c = ft.fr.feed(p, true, recs)
-			}
-			n = copy(buf, p[c:])
-			ft.chunkHint = len(recs)
-			if err := ft.send(ctx, recs); err != nil {
-				ft.carry = append(ft.carry[:0], buf[:n]...)
-				return false, err
-			}
 		}
-		if m == 0 || err != nil {
+		if eof {
 			break
 		}
 	}
-	ft.carry = append(ft.carry[:0], buf[:n]...)
 	if ft.readOff > ft.size.Load() {
 		// The file grew since the stat.
 		ft.size.Store(ft.readOff)
@@ -460,18 +449,82 @@ func (ft *fileTailer) read(ctx context.Context) (rewritten bool, err error) {
 	return false, nil
 }
 
+// readPiece reads one buffer from readOff, after the carried partial line,
+// and frames it: the records it closes are returned, the new partial line
+// is carried. eof is true when the read reached the end of the file. When
+// the file is no longer the generation being read (see sameGeneration),
+// rewritten is true and nothing read is kept.
+func (ft *fileTailer) readPiece() (recs []agent.Record, eof, rewritten bool, err error) {
+	bp := ft.t.getBuf()
+	defer ft.t.putBuf(bp)
+	buf := *bp
+	n := copy(buf, ft.carry)
+	if hook := ft.t.beforeRead; hook != nil {
+		hook(ft)
+	}
+	m, err := ft.f.ReadAt(buf[n:], ft.readOff)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, false, fmt.Errorf("read %q at %d: %w", ft.f.Name(), ft.readOff, err)
+	}
+	eof = m == 0 || err != nil
+	if m == 0 {
+		return nil, true, false, nil
+	}
+	if same, err := ft.sameGeneration(ft.readOff + int64(m)); err != nil || !same {
+		return nil, false, !same, err
+	}
+	ft.readOff += int64(m)
+	ft.readPos.Store(ft.readOff)
+	ft.lastData = time.Now()
+	ft.t.stats.bytes.Add(int64(m))
+	p := buf[:n+m]
+	recs, c := ft.fr.feed(p, false, make([]agent.Record, 0, max(ft.chunkHint, 16)))
+	if c == 0 && len(p) == len(buf) {
+		// One line fills the whole buffer: take it in pieces.
+		recs, c = ft.fr.feed(p, true, recs)
+	}
+	rest := p[c:]
+	if cap(ft.carry) > 64<<10 && len(rest) < 4<<10 {
+		// Do not keep a long line's room for the life of the file.
+		ft.carry = nil
+	}
+	ft.carry = append(ft.carry[:0], rest...)
+	ft.chunkHint = len(recs)
+	return recs, eof, false, nil
+}
+
+// sameGeneration reports whether the file, after bytes up to end were read
+// from it, is still the content being read: it starts with the same first
+// line and is not smaller than end. Checked after every read, it catches a
+// copytruncate that lands between the checks of step and the read, or
+// during the read, whose bytes would otherwise be taken for the old
+// content's at the old content's offsets.
+func (ft *fileTailer) sameGeneration(end int64) (bool, error) {
+	same, err := ft.sameContent()
+	if err != nil || !same {
+		return false, err
+	}
+	fi, err := ft.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %q: %w", ft.f.Name(), err)
+	}
+	return fi.Size() >= end, nil
+}
+
 // giveUp ends a file that is gone from every watched path and has been
-// drained: everything left, a partial last line included, is emitted.
+// drained: it is read to its end once more through the descriptor (a writer
+// may have written since the last step's read), and everything left, a
+// partial last line included, is emitted.
 func (ft *fileTailer) giveUp(ctx context.Context) error {
 	if !ft.hasID {
 		// Gone before its first line was complete: still, nothing is dropped.
 		if err := ft.identify(true); err != nil {
 			return err
 		}
-		if ft.hasID {
-			if _, err := ft.read(ctx); err != nil {
-				return err
-			}
+	}
+	if ft.hasID {
+		if err := ft.step(ctx); err != nil {
+			return err
 		}
 	}
 	if ft.hasID {
@@ -481,7 +534,11 @@ func (ft *fileTailer) giveUp(ctx context.Context) error {
 		}
 	}
 	ft.t.stats.drained.Add(1)
-	ft.logger.Info("file drained and gone from the watched paths; closing", "offset", ft.readOff)
+	size := int64(-1)
+	if fi, err := ft.f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	ft.logger.Info("file drained and gone from the watched paths; closing", "offset", ft.readOff, "size", size)
 	return nil
 }
 

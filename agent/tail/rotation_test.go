@@ -486,11 +486,17 @@ func TestCopyTruncateDuringLargeRead(t *testing.T) {
 	if newRecs[0].Offset != 0 {
 		t.Fatalf("new content read from %d", newRecs[0].Offset)
 	}
-	// The old content is emitted as far as it was read, one buffer, its
-	// last line cut where the buffer ended; nothing of the new content is
+	// The old content is emitted as far as it was read, one buffer, up to
+	// its last whole line: the line the buffer cut is dropped, not emitted
+	// cut short (with copytruncate the copy holds it whole, at the same
+	// offset under the same fingerprint); nothing of the new content is
 	// taken for it.
-	if end := oldRecs[len(oldRecs)-1].End; end != tail.ReadBufferSize {
-		t.Fatalf("old content's records end at %d, want %d", end, tail.ReadBufferSize)
+	wantEnd := int64(strings.LastIndexByte(content[:tail.ReadBufferSize], '\n') + 1)
+	if end := oldRecs[len(oldRecs)-1].End; end != wantEnd {
+		t.Fatalf("old content's records end at %d, want %d", end, wantEnd)
+	}
+	if last := oldRecs[len(oldRecs)-1]; string(last.Data) != want[len(oldRecs)-1] {
+		t.Fatalf("old content's last record is %q, want the whole line %q", last.Data, want[len(oldRecs)-1])
 	}
 	if got := strings.Join(dataList(oldRecs), "\n"); !strings.HasPrefix(strings.Join(want, "\n"), got) {
 		t.Fatalf("old content's records are not its beginning; they end with %q", got[len(got)-80:])

@@ -15,19 +15,22 @@
 // incomplete and shorter than that is not read until it is complete. Reading
 // resumes at Options.Positions' checkpoint for the FileID, else at 0, else,
 // with StartAtEnd, for files present at startup, at the end. Every piece
-// read is checked against the fingerprint before it is framed, and a file
-// that is smaller than what was read, or of the same size but modified, is
-// checked too: content replaced under the same inode (copytruncate, however
-// much is written after it; an in-place rewrite) is read from 0 under its
-// new FileID and counted in Stats.Truncations.
+// read is checked against the fingerprint and the file's size before it is
+// framed, and a file that is smaller than what was read, or of the same size
+// but modified, is checked too: content replaced under the same inode
+// (copytruncate, however much is written after it; an in-place rewrite) is
+// read from 0 under its new FileID and counted in Stats.Truncations. The
+// piece that found it is dropped, and so is an incomplete last line read of
+// the old content: with copytruncate the copy holds both, whole.
 //
 // Tailer.Stats and Tailer.Files report counters and each followed file's
 // size and offsets, for metrics.
 //
 // Records are sent on the output channel in chunks, one []agent.Record per
 // read, in file order per file. Sending blocks: a slow consumer holds the
-// tailers back and memory stays bounded by one read buffer and one chunk per
-// file. Checkpoints are not this package's concern: the consumer commits
+// tailers back and memory stays bounded by one chunk and one partial line
+// per file, plus one read buffer per file being read at the moment (a
+// tailer blocked in a send has handed its buffer back). Checkpoints are not this package's concern: the consumer commits
 // Record.End once the aggregator acknowledges.
 package tail
 
@@ -165,7 +168,15 @@ type Tailer struct {
 	opts   Options
 	logger *slog.Logger
 	bufs   sync.Pool // *[]byte of ReadBufferSize
-	stats  counters
+	// bufsHeld counts the read buffers taken from bufs and not handed back:
+	// the tailers reading at this moment, never those blocked in a send.
+	bufsHeld atomic.Int64
+	stats    counters
+
+	// beforeRead, when set (by tests only), is called by a file's tailer
+	// just before each read, after step's checks: a seam to change the file
+	// in between.
+	beforeRead func(ft *fileTailer)
 
 	// live holds the running file tailers, for Files. It changes only when
 	// a file is opened or closed.
@@ -284,8 +295,15 @@ func (t *Tailer) removeLive(ft *fileTailer) {
 	t.mu.Unlock()
 }
 
-func (t *Tailer) getBuf() *[]byte  { return t.bufs.Get().(*[]byte) }
-func (t *Tailer) putBuf(b *[]byte) { t.bufs.Put(b) }
+func (t *Tailer) getBuf() *[]byte {
+	t.bufsHeld.Add(1)
+	return t.bufs.Get().(*[]byte)
+}
+
+func (t *Tailer) putBuf(b *[]byte) {
+	t.bufsHeld.Add(-1)
+	t.bufs.Put(b)
+}
 
 // Run tails until ctx is done, sending records on out, and returns nil
 // then. Problems with single files are logged and retried on the next
