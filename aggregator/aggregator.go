@@ -235,7 +235,10 @@ type EntryFilter struct {
 	// Since and Until bound the timestamp, both inclusive.
 	Since time.Time
 	Until time.Time
-	// Search matches the message case-insensitively.
+	// Search matches words of the message: each unquoted word as the start
+	// of a word (`merge` finds `merged`), "quoted words" as a phrase, case
+	// and accents ignored, everything else a separator (see
+	// aggregator/sqlite/search.go).
 	Search string
 	// Services restricts to these sources (nil: all).
 	Services []string
@@ -256,6 +259,42 @@ type EntryPage struct {
 	Total int64
 }
 
+// DeliveryFilter selects deliveries: the latest attempt of each hook_id.
+// Zero fields match everything.
+type DeliveryFilter struct {
+	// Services restricts to these sources (nil: all).
+	Services   []string
+	Repository string
+	// EventTypes matches any of them.
+	EventTypes []string
+	// States matches any of them.
+	States []State
+	// HasErrors, when set, matches deliveries whose HasErrors equals it.
+	HasErrors *bool
+	PRNumber  int64
+	// Since (inclusive) and Until (exclusive) bound ReceivedAt.
+	Since time.Time
+	Until time.Time
+	// Search matches words of the delivery's entries' messages, as
+	// EntryFilter.Search does.
+	Search string
+}
+
+// DeliveryQuery is one page of deliveries, newest ReceivedAt first.
+type DeliveryQuery struct {
+	Filter DeliveryFilter
+	Limit  int
+	Offset int
+}
+
+// DeliveryPage is the answer to a DeliveryQuery.
+type DeliveryPage struct {
+	// Deliveries carry their steps; Attempts is left empty.
+	Deliveries []Delivery
+	// Total counts every delivery that matches the filter.
+	Total int64
+}
+
 // Store keeps entries and the deliveries derived from them. Implementations
 // must be safe for concurrent use.
 type Store interface {
@@ -269,6 +308,11 @@ type Store interface {
 	// Delivery returns the latest attempt of hookID with its steps and the
 	// list of attempts; ErrNotFound if the hook_id is unknown.
 	Delivery(ctx context.Context, hookID string) (*Delivery, error)
+	// Deliveries returns one page of deliveries.
+	Deliveries(ctx context.Context, q DeliveryQuery) (DeliveryPage, error)
+	// Services lists the source names (endpoints) that have stored
+	// entries, sorted.
+	Services(ctx context.Context) ([]string, error)
 	// Close releases the store.
 	Close() error
 }

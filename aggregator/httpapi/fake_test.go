@@ -25,6 +25,23 @@ import (
 type funcStore struct {
 	EntriesFunc  func(ctx context.Context, q aggregator.EntryQuery) (aggregator.EntryPage, error)
 	DeliveryFunc func(ctx context.Context, hookID string) (*aggregator.Delivery, error)
+	// DeliveriesFunc and ServicesFunc answer the calls of the same names.
+	DeliveriesFunc func(ctx context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error)
+	ServicesFunc   func(ctx context.Context) ([]string, error)
+}
+
+func (s *funcStore) Deliveries(ctx context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error) {
+	if s.DeliveriesFunc == nil {
+		return aggregator.DeliveryPage{}, errors.New("fake: unexpected Deliveries call")
+	}
+	return s.DeliveriesFunc(ctx, q)
+}
+
+func (s *funcStore) Services(ctx context.Context) ([]string, error) {
+	if s.ServicesFunc == nil {
+		return nil, errors.New("fake: unexpected Services call")
+	}
+	return s.ServicesFunc(ctx)
 }
 
 var _ aggregator.Store = (*funcStore)(nil)
@@ -57,6 +74,64 @@ type memStore struct {
 	entries    []aggregator.Entry
 	deliveries map[string]*aggregator.Delivery
 	queries    []aggregator.EntryQuery
+	// dqueries records every Deliveries query.
+	dqueries []aggregator.DeliveryQuery
+}
+
+// Deliveries answers from the deliveries map with the DeliveryFilter
+// semantics, newest ReceivedAt first.
+func (s *memStore) Deliveries(_ context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error) {
+	s.mu.Lock()
+	s.dqueries = append(s.dqueries, q)
+	s.mu.Unlock()
+	if q.Limit < 1 || q.Limit > 10000 || q.Offset < 0 {
+		return aggregator.DeliveryPage{}, fmt.Errorf("mem: bad page limit=%d offset=%d", q.Limit, q.Offset)
+	}
+	var out []aggregator.Delivery
+	for _, d := range s.deliveries {
+		if matchesDelivery(&q.Filter, d) {
+			c := *d
+			c.Attempts = nil
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b aggregator.Delivery) int {
+		return cmp.Or(b.ReceivedAt.Compare(a.ReceivedAt), cmp.Compare(a.HookID, b.HookID))
+	})
+	total := int64(len(out))
+	out = out[min(q.Offset, len(out)):]
+	out = out[:min(q.Limit, len(out))]
+	return aggregator.DeliveryPage{Deliveries: out, Total: total}, nil
+}
+
+func matchesDelivery(f *aggregator.DeliveryFilter, d *aggregator.Delivery) bool {
+	switch {
+	case f.Services != nil && !slices.Contains(f.Services, d.Service),
+		f.Repository != "" && d.Repository != f.Repository && d.RepositoryFullName != f.Repository,
+		len(f.EventTypes) > 0 && !slices.Contains(f.EventTypes, d.EventType),
+		len(f.States) > 0 && !slices.Contains(f.States, d.State),
+		f.HasErrors != nil && d.HasErrors != *f.HasErrors,
+		f.PRNumber != 0 && d.PRNumber != f.PRNumber,
+		!f.Since.IsZero() && d.ReceivedAt.Before(f.Since),
+		!f.Until.IsZero() && !d.ReceivedAt.Before(f.Until),
+		f.Search != "":
+		return false
+	}
+	return true
+}
+
+// Services lists the sources of the entries and deliveries, sorted.
+func (s *memStore) Services(context.Context) ([]string, error) {
+	var out []string
+	for _, e := range s.entries {
+		out = append(out, e.Source)
+	}
+	for _, d := range s.deliveries {
+		out = append(out, d.Service)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return slices.DeleteFunc(out, func(n string) bool { return n == "" }), nil
 }
 
 var _ aggregator.Store = (*memStore)(nil)
@@ -115,7 +190,8 @@ func matches(f *aggregator.EntryFilter, e *aggregator.Entry) bool {
 		f.PRNumber != 0 && e.PRNumber != f.PRNumber,
 		!f.Since.IsZero() && (e.Timestamp.IsZero() || e.Timestamp.Before(f.Since)),
 		!f.Until.IsZero() && (e.Timestamp.IsZero() || e.Timestamp.After(f.Until)),
-		f.Search != "" && !strings.Contains(strings.ToLower(e.Message), strings.ToLower(f.Search)):
+		f.Search != "" && !strings.Contains(strings.ToLower(e.Message), strings.ToLower(f.Search)),
+		f.Services != nil && !slices.Contains(f.Services, e.Source):
 		return false
 	}
 	return true
@@ -205,3 +281,15 @@ func ts(s string) time.Time {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// sprintf is fmt.Sprintf, for JSON templates.
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// quote is a JSON string literal of s.
+func quote(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -61,10 +61,19 @@ func (g *gen) entry(c *fileCursor, level, hookID, msg string) aggregator.Entry {
 	return e
 }
 
+// genVersion changes whenever the generator writes other data: it keys
+// the cached benchmark databases.
+const genVersion = 1
+
+// hookID is the hook_id of the generator's n-th delivery (1-based).
+func (g *gen) hookID(n int) string {
+	return fmt.Sprintf("%08x-%04x-11f0-95bd-%012x", n, g.salt, n*7919)
+}
+
 // delivery appends one delivery's entries (about 40) to dst.
 func (g *gen) delivery(dst []aggregator.Entry, failed bool) []aggregator.Entry {
 	g.n++
-	hookID := fmt.Sprintf("%08x-%04x-11f0-95bd-%012x", g.n, g.salt, g.n*7919)
+	hookID := g.hookID(g.n)
 	repo, event := repos[g.n%len(repos)], events[g.n%len(events)]
 	pr := int64(100 + g.n%900)
 	req := func(msg string) {

@@ -231,6 +231,10 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 	if err := w.probeDedupe(b, refs); err != nil {
 		return w.res, err
 	}
+	var lastID int64
+	if err := w.stmt(stMaxEntryID).QueryRowContext(w.ctx).Scan(&lastID); err != nil {
+		return w.res, fmt.Errorf("read largest entry id: %w", err)
+	}
 	for i := range b.Entries {
 		if i%256 == 0 {
 			if err := w.cancel.Err(); err != nil {
@@ -244,6 +248,11 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 	}
 	if err := w.flush(); err != nil {
 		return w.res, err
+	}
+	// The search index takes the batch's messages in one statement (a
+	// copy's fill does not change a message).
+	if _, err := w.stmt(stIndexSearch).ExecContext(w.ctx, lastID); err != nil {
+		return w.res, fmt.Errorf("index messages for search: %w", err)
 	}
 	for _, id := range slices.Sorted(maps.Keys(w.hooks)) {
 		if err := w.derive(w.hooks[id]); err != nil {
@@ -512,6 +521,9 @@ func (w *batchWriter) derive(h *hookState) error {
 				return err
 			}
 		}
+	}
+	if _, err := w.stmt(stMarkLatest).ExecContext(w.ctx, h.id); err != nil {
+		return fmt.Errorf("mark latest attempt of hook %q: %w", h.id, err)
 	}
 	tl, err := json.Marshal(h.tl)
 	if err != nil {

@@ -201,8 +201,56 @@ func (s *Store) retain(ctx context.Context, policy Retention, res *RetentionResu
 			return err
 		}
 	}
-	if res.Total() > 0 {
-		return s.deleteOrphanFiles(ctx, res)
+	if res.Total() == 0 {
+		return nil
+	}
+	if err := s.deleteOrphanFiles(ctx, res); err != nil {
+		return err
+	}
+	if res.Entries > 0 {
+		return s.mergeSearchIndex(ctx, searchMergeSteps)
+	}
+	return nil
+}
+
+// Incremental merges of the search index after a deletion: FTS4 only
+// records a deleted entry's words as tombstones in new segments, and
+// drops them, freeing the pages, when segments merge. Each step merges at
+// most searchMergePages pages (a short write transaction, like a
+// deletion batch), at most searchMergeSteps steps per pass.
+const (
+	searchMergePages = 256
+	searchMergeSteps = 64
+	// shrinkMergeSteps is how many steps follow each deletion batch of
+	// a size-driven pass.
+	shrinkMergeSteps = 4
+)
+
+// mergeSearchIndex runs incremental merges of entries_fts until there is
+// nothing left to merge (a step writes fewer than two pages, as the FTS4
+// documentation tells) or steps ran.
+func (s *Store) mergeSearchIndex(ctx context.Context, steps int) error {
+	for range steps {
+		var wrote int64
+		err := s.writeBatch(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var before int64
+			if err := tx.QueryRowContext(ctx, "SELECT total_changes()").Scan(&before); err != nil {
+				return fmt.Errorf("merge search index: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(
+				"INSERT INTO entries_fts (entries_fts) VALUES ('merge=%d,2')", searchMergePages)); err != nil {
+				return fmt.Errorf("merge search index: %w", err)
+			}
+			var after int64
+			if err := tx.QueryRowContext(ctx, "SELECT total_changes()").Scan(&after); err != nil {
+				return fmt.Errorf("merge search index: %w", err)
+			}
+			wrote = after - before
+			return nil
+		})
+		if err != nil || wrote < 2 {
+			return err
+		}
 	}
 	return nil
 }
@@ -252,6 +300,15 @@ func (s *Store) shrink(ctx context.Context, maxBytes int64, res *RetentionResult
 		used = u
 		if n > 0 {
 			cutoff = max(cutoff, newest)
+			// The search index frees the deleted entries' pages only
+			// as its segments merge: merge some before measuring again,
+			// or the pass deletes far more than it needs to.
+			if err := s.mergeSearchIndex(ctx, shrinkMergeSteps); err != nil {
+				return err
+			}
+			if used, err = s.usedBytes(ctx, s.wdb); err != nil {
+				return err
+			}
 			continue
 		}
 		// No entries left: the deliveries are what is left to delete.

@@ -364,8 +364,11 @@ func waitUsage(t *testing.T, s *sqlite.Store, what string, ok func(sqlite.Usage)
 // frees are reused, and the database file stops growing.
 func TestRetentionSteadyState(t *testing.T) {
 	const (
-		round   = 10 * time.Minute
-		warmup  = 12 // two retention windows
+		round = 10 * time.Minute
+		// Three retention windows: the search index's segments reach
+		// their steady shape (merges free the deleted entries' words)
+		// one window after the tables do.
+		warmup  = 18
 		rounds  = 36
 		perTick = 1000
 	)
@@ -386,6 +389,9 @@ func TestRetentionSteadyState(t *testing.T) {
 			t.Fatal(err)
 		}
 		sizes = append(sizes, u.SizeBytes)
+	}
+	if err := sqlite.CheckSearchIndex(t.Context(), s); err != nil {
+		t.Error(err)
 	}
 	warm := slices.Max(sizes[:warmup])
 	later := slices.Max(sizes[warmup:])
@@ -447,9 +453,17 @@ func TestMigrateV1(t *testing.T) {
 
 	now := newClock(time.Now())
 	s := openStore(t, path, retainOpts(now, sqlite.Retention{MaxAge: 24 * time.Hour}))
+	// The migration indexed the stored messages for search.
+	if n := entryCount(t, s, aggregator.EntryFilter{Search: "old"}); n != 2 {
+		t.Errorf("search \"old\" after the upgrade finds %d entries, want 2", n)
+	}
 	res := retain(t, s)
 	if want := (sqlite.RetentionResult{Entries: 2, Hooks: 1}); res != want {
 		t.Errorf("deleted %+v, want %+v: the old entries and hook, not the undated ones", res, want)
+	}
+	// Deleted entries left the search index too.
+	if n := entryCount(t, s, aggregator.EntryFilter{Search: "old"}); n != 0 {
+		t.Errorf("search \"old\" after retention finds %d entries, want 0", n)
 	}
 	left := allEntries(t, s)
 	if len(left) != 1 || left[0].Message != "undated" {

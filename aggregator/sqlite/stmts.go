@@ -30,6 +30,9 @@ const (
 	stUpsertFile
 	stBumpSource
 	stSetAttempt
+	stMarkLatest
+	stMaxEntryID
+	stIndexSearch
 )
 
 var writeSQL = map[stmtID]string{
@@ -74,6 +77,15 @@ var writeSQL = map[stmtID]string{
 		ON CONFLICT (source_id, fingerprint) DO UPDATE SET source_id = excluded.source_id RETURNING id`,
 	stBumpSource: `UPDATE sources SET newest_at = max(newest_at, ?) WHERE id = ?`,
 	stSetAttempt: `UPDATE entries SET attempt = ? WHERE id = ?`,
+	// Only the rows whose flag changes are written.
+	stMarkLatest: `UPDATE deliveries SET latest = iif(attempt = m.top, 1, NULL)
+		FROM (SELECT max(attempt) AS top FROM deliveries WHERE hook_id = ?1) AS m
+		WHERE hook_id = ?1 AND latest IS NOT iif(attempt = m.top, 1, NULL)`,
+	stMaxEntryID: `SELECT coalesce(max(id), 0) FROM entries`,
+	// The entries a batch inserted are those past the largest id before
+	// it: SQLite gives a new row the largest rowid plus one (it picks
+	// another only once rowids reach 2^63-1).
+	stIndexSearch: `INSERT INTO entries_fts (docid, message) SELECT id, message FROM entries WHERE id > ?`,
 }
 
 // prepare prepares the write statements on the writer connection.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -30,7 +32,7 @@ func mustDelivery(t *testing.T, s *sqlite.Store, hookID string) *aggregator.Deli
 	return d
 }
 
-func allEntries(t *testing.T, s *sqlite.Store) []aggregator.Entry {
+func allEntries(t testing.TB, s *sqlite.Store) []aggregator.Entry {
 	t.Helper()
 	page, err := s.Entries(t.Context(), aggregator.EntryQuery{Limit: 1 << 30, Order: aggregator.OldestFirst})
 	if err != nil {
@@ -182,9 +184,54 @@ func matches(f aggregator.EntryFilter, e aggregator.Entry) bool {
 		len(f.Levels) > 0 && !slices.Contains(f.Levels, e.Level),
 		!f.Since.IsZero() && e.Timestamp.Before(f.Since),
 		!f.Until.IsZero() && e.Timestamp.After(f.Until),
-		f.Search != "" && !strings.Contains(strings.ToLower(e.Message), strings.ToLower(f.Search)),
+		f.Search != "" && !searchMatches(f.Search, e.Message),
 		f.Services != nil && !slices.Contains(f.Services, e.Source):
 		return false
+	}
+	return true
+}
+
+// words splits text into lowercase runs of letters and digits.
+func words(text string) []string {
+	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) || r == utf8.RuneError
+	})
+}
+
+// searchMatches is the reference meaning of a search (sqlite's search.go):
+// every unquoted word and every quoted phrase occurs in the message as
+// word prefixes; a search without words matches nothing.
+func searchMatches(search, message string) bool {
+	msg := words(message)
+	var units [][]string
+	for i, part := range strings.Split(search, `"`) {
+		if i%2 == 1 { // inside quotes
+			if w := words(part); len(w) > 0 {
+				units = append(units, w)
+			}
+			continue
+		}
+		for _, w := range words(part) {
+			units = append(units, []string{w})
+		}
+	}
+	if len(units) == 0 {
+		return false
+	}
+	for _, u := range units {
+		found := false
+		for i := 0; i+len(u) <= len(msg) && !found; i++ {
+			found = true
+			for j, w := range u {
+				if !strings.HasPrefix(msg[i+j], w) {
+					found = false
+					break
+				}
+			}
+		}
+		if !found {
+			return false
+		}
 	}
 	return true
 }
@@ -222,6 +269,10 @@ func TestEntriesFilters(t *testing.T) {
 		"window":      {Since: all[100].Timestamp, Until: all[300].Timestamp},
 		"search":      {Search: "RUNTIMEERROR: failed"},
 		"search none": {Search: "no such text"},
+		"search pfx":  {Search: "fetc"},
+		"phrase":      {Search: `"remote ref" COULDN`},
+		"no words":    {Search: `"*" - (^) ·`},
+		"operators":   {Search: `fetch OR "-origin*"`},
 		"service":     {Services: []string{"other-server"}},
 		"services":    {Services: []string{"other-server", "webhook-server", "x"}},
 		"no services": {Services: []string{}},
@@ -235,7 +286,7 @@ func TestEntriesFilters(t *testing.T) {
 					want = append(want, e)
 				}
 			}
-			if name != "search none" && name != "no services" && name != "attempt 2" && len(want) == 0 {
+			if name != "search none" && name != "no services" && name != "no words" && name != "attempt 2" && len(want) == 0 {
 				t.Fatalf("filter matches nothing; the test data is wrong")
 			}
 			for _, order := range []aggregator.Order{aggregator.OldestFirst, aggregator.NewestFirst} {
