@@ -302,6 +302,9 @@ func (d *decoder) apiKey(b *hcl.Block) (APIKey, bool) {
 				`invalid role %q for api_key %q: want "owner" or "viewer"`, role, k.Name)
 		}
 	}
-	d.strSlice(attrs, "endpoints", &k.Endpoints)
+	if d.strSlice(attrs, "endpoints", &k.Endpoints) == set && len(k.Endpoints) == 0 {
+		d.warnf(attrs["endpoints"].Expr.Range(), "API key sees nothing",
+			"api_key %q has an empty endpoints list: it is valid but sees no data; use [\"*\"] for every endpoint.", k.Name)
+	}
 	return k, !d.diags[before:].HasErrors()
 }

@@ -130,12 +130,19 @@ func TestLoadAggregatorWarnings(t *testing.T) {
 	path := writeConfig(t, "aggregator.hcl", `
 ingest_tokens    = [env("EMPTY"), "x"]
 trusted_networks = []
+api_key "blind" {
+  token     = "t"
+  endpoints = []
+}
 `)
 	got, diags := testLoader(map[string]string{"EMPTY": ""}).LoadAggregator(path)
 	if got == nil {
 		t.Fatalf("LoadAggregator returned nil for warnings only: %v", diagLines(diags, filepath.Dir(path)))
 	}
-	want := []string{`aggregator.hcl:2:21: warning: Empty ingest token ignored; An empty ingest token accepts nothing; it is ignored.`}
+	want := []string{
+		`aggregator.hcl:2:21: warning: Empty ingest token ignored; An empty ingest token accepts nothing; it is ignored.`,
+		`aggregator.hcl:6:15: warning: API key sees nothing; api_key "blind" has an empty endpoints list: it is valid but sees no data; use ["*"] for every endpoint.`,
+	}
 	if diff := cmp.Diff(want, diagLines(diags, filepath.Dir(path))); diff != "" {
 		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}

@@ -131,10 +131,13 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	services, none := scopeOf(r)
+	filter.Services = services
+
 	var page aggregator.EntryPage
 	// A PR number of 0, a negative one or one beyond int64 matches nothing
 	// (stored entries have positive PR numbers or none).
-	if !pr.set || (pr.value > 0 && !pr.huge) {
+	if !none && (!pr.set || (pr.value > 0 && !pr.huge)) {
 		var err error
 		page, err = s.store.Entries(r.Context(), aggregator.EntryQuery{
 			Filter: filter,
@@ -190,4 +193,20 @@ func timeParam(w http.ResponseWriter, q *queryParams, name string) (time.Time, b
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// scopeOf is the Services filter of the request's principal, and none=true
+// when it may see nothing. A request without a principal sees nothing.
+func scopeOf(r *http.Request) (services []string, none bool) {
+	p, ok := PrincipalFrom(r)
+	if !ok {
+		return nil, true
+	}
+	return p.scope()
+}
+
+// visible reports whether the request's principal may see service.
+func visible(r *http.Request, service string) bool {
+	p, ok := PrincipalFrom(r)
+	return ok && p.CanSee(service)
 }

@@ -1,10 +1,14 @@
 // Package httpapi serves the aggregator's HTTP APIs on top of an
-// aggregator.Store: health probes and the drop-in replacement for
-// myk-org/github-webhook-server's log viewer API (/logs/api/*, SPEC §5.1).
+// aggregator.Store (SPEC §5): health probes, the drop-in replacement for
+// myk-org/github-webhook-server's log viewer API (/logs/api/*), the generic
+// logs API (/logs, seed 003) and the deliveries API (/api/logs,
+// /api/endpoints, seed 002), behind the access rules of SPEC §5.5: trusted
+// networks without API keys, bearer keys scoped to endpoints with them.
+// Handlers read the admitted principal with PrincipalFrom.
 //
 // It is the only package of the module that imports gorilla/mux. Every
-// response is JSON, including 404, 405 and recovered panics; bad input never
-// yields a 500 (SPEC §5).
+// response is JSON, including 404, 405 and recovered panics, in the error
+// shape of the route's family; bad input never yields a 500.
 package httpapi
 
 import (
@@ -15,6 +19,8 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +64,16 @@ type Options struct {
 	// Metrics serves GET /metrics, to trusted networks only (SPEC §5.5);
 	// nil leaves the route out (404).
 	Metrics http.Handler
+	// APIKeys are the api_key blocks. None: every data route is for
+	// trusted networks only; some: every data route needs one of them
+	// (SPEC §5.5).
+	APIKeys []APIKey
+	// WebPage, when set, answers a browser (Accept: text/html) at GET
+	// /logs, after the access check; nil answers the JSON API to everyone.
+	WebPage http.Handler
+	// Exports runs the export jobs of /api/exports* (SPEC §5.4); nil
+	// leaves those routes out.
+	Exports ExportJobs
 }
 
 // loopbackNetworks is what a nil Options.TrustedNetworks trusts.
@@ -69,13 +85,17 @@ func loopbackNetworks() []netip.Prefix {
 // It is a prometheus.Collector of its request metrics: register it with
 // the registry that serves them.
 type Server struct {
-	store   aggregator.Store
-	access  atomic.Pointer[accessPolicy]
-	log     *slog.Logger
-	now     func() time.Time
-	ready   func(context.Context) error
-	metrics http.Handler
-	router  *mux.Router
+	store  aggregator.Store
+	access atomic.Pointer[accessPolicy]
+	// accessMu serialises the writers of access.
+	accessMu sync.Mutex
+	webPage  http.Handler
+	log      *slog.Logger
+	now      func() time.Time
+	ready    func(context.Context) error
+	metrics  http.Handler
+	exports  ExportJobs
+	router   *mux.Router
 	// requests is hooktail_http_request_duration_seconds{route, code}.
 	requests *prometheus.HistogramVec
 }
@@ -96,11 +116,19 @@ func New(opts Options) (*Server, error) {
 		now:      opts.Now,
 		ready:    opts.Ready,
 		metrics:  opts.Metrics,
+		webPage:  opts.WebPage,
+		exports:  opts.Exports,
 		requests: newRequestMetrics(),
 	}
-	if err := s.SetAccess(opts.TrustedNetworks, opts.TrustedProxies); err != nil {
+	networks := opts.TrustedNetworks
+	if networks == nil {
+		networks = loopbackNetworks()
+	}
+	access, err := newAccessPolicy(networks, opts.TrustedProxies, opts.APIKeys)
+	if err != nil {
 		return nil, fmt.Errorf("new http api: %w", err)
 	}
+	s.access.Store(&access)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -119,7 +147,24 @@ func (s *Server) SetAccess(networks, proxies []netip.Prefix) error {
 	if networks == nil {
 		networks = loopbackNetworks()
 	}
-	access, err := newAccessPolicy(networks, proxies)
+	s.accessMu.Lock()
+	defer s.accessMu.Unlock()
+	access, err := newAccessPolicy(networks, proxies, s.access.Load().keys)
+	if err != nil {
+		return err
+	}
+	s.access.Store(&access)
+	return nil
+}
+
+// SetAPIKeys replaces Options.APIKeys for every request from now on (a
+// SIGHUP reload). Invalid keys (an unknown role, two keys with one token)
+// change nothing. Safe for concurrent use.
+func (s *Server) SetAPIKeys(keys []APIKey) error {
+	s.accessMu.Lock()
+	defer s.accessMu.Unlock()
+	cur := s.access.Load()
+	access, err := newAccessPolicy(cur.networks, cur.proxies, keys)
 	if err != nil {
 		return err
 	}
@@ -140,14 +185,32 @@ func (s *Server) routes() *mux.Router {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(get...)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(get...)
-	// Data routes: trusted networks only (SPEC §5.5; API keys are not
-	// supported yet, and the aggregator refuses to start with any).
-	r.HandleFunc("/logs/api/entries", s.trustedOnly(s.handleEntries)).Methods(get...)
-	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.trustedOnly(s.handleWorkflowSteps)).Methods(get...)
-	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}", s.trustedOnly(s.handleStepLogs)).Methods(get...)
+	// Data routes (SPEC §5.5): trusted networks without API keys, a valid
+	// key with them; step-logs needs both.
+	viewer := guard{fam: familyViewer}
+	r.HandleFunc("/logs/api/entries", s.protect(viewer, s.handleEntries)).Methods(get...)
+	r.HandleFunc("/logs/api/export", s.protect(viewer, s.handleLogExport)).Methods(get...)
+	r.HandleFunc("/logs/api/workflow-steps/{hook_id}", s.protect(viewer, s.handleWorkflowSteps)).Methods(get...)
+	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}",
+		s.protect(guard{fam: familyViewer, alwaysTrusted: true}, s.handleStepLogs)).Methods(get...)
+	r.HandleFunc("/logs/api/pr-flow/{identifier}", s.protect(viewer, s.handlePRFlow)).Methods(get...)
+	r.HandleFunc("/logs", s.protect(guard{fam: familyLogs}, s.handleLogs)).Methods(get...)
+	api := guard{fam: familyAPI}
+	r.HandleFunc("/api/logs", s.protect(api, s.handleDeliveries)).Methods(get...)
+	r.HandleFunc("/api/logs/{id}", s.protect(api, s.handleDelivery)).Methods(get...)
+	r.HandleFunc("/api/endpoints", s.protect(api, s.handleEndpoints)).Methods(get...)
+	if s.exports != nil {
+		// Owner keys only; without keys, trusted networks only (SPEC §5.5).
+		err := s.RegisterExports(r, ExportOptions{Jobs: s.exports, Guard: s.OwnerOnly,
+			Principal: func(r *http.Request) (ExportPrincipal, bool) { return PrincipalFrom(r) }})
+		if err != nil {
+			panic("BUG: " + err.Error()) // only for nil Jobs or Principal
+		}
+	}
 	if s.metrics != nil {
 		r.Handle("/metrics", s.trustedOnly(s.metrics.ServeHTTP)).Methods(get...)
 	}
+	r.Handle("/openapi.json", s.trustedOnly(serveOpenAPI())).Methods(get...)
 	return r
 }
 
@@ -202,6 +265,13 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // storeError answers 500 for a failed store call and logs the error; the
 // body never carries the error text.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	s.logStoreError(r, op, err)
+	writeDetail(w, http.StatusInternalServerError, detailInternal)
+}
+
+// logStoreError logs a failed store call: at Error, or at Debug when the
+// client went away (nobody will read the answer).
+func (s *Server) logStoreError(r *http.Request, op string, err error) {
 	level := slog.LevelError
 	if r.Context().Err() != nil {
 		// The client went away; nobody will read the answer.
@@ -209,17 +279,30 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, op string, e
 	}
 	s.log.Log(r.Context(), level, "store call failed",
 		"op", op, logKeyPath, r.URL.Path, logKeyError, err)
-	writeDetail(w, http.StatusInternalServerError, detailInternal)
 }
 
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	writeDetail(w, http.StatusNotFound, "Not Found")
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, familyOfPath(r.URL.Path), http.StatusNotFound, "Not Found")
 }
 
-func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	// Every route of this package is GET (and HEAD).
 	w.Header().Set("Allow", "GET, HEAD")
-	writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	writeError(w, familyOfPath(r.URL.Path), http.StatusMethodNotAllowed, "Method Not Allowed")
+}
+
+// familyOfPath is the error family of a path no route matched: /api/*
+// answers as the deliveries API does, /logs as seed 003, the rest as
+// upstream (FastAPI).
+func familyOfPath(path string) family {
+	switch {
+	case path == "/api" || strings.HasPrefix(path, "/api/"):
+		return familyAPI
+	case path == "/logs":
+		return familyLogs
+	default:
+		return familyViewer
+	}
 }
 
 // statusRecorder remembers the status code written through it.
@@ -252,4 +335,12 @@ func (s *statusRecorder) status() int {
 		return http.StatusOK
 	}
 	return s.code
+}
+
+// OwnerOnly wraps an /api/exports* handler with that family's access rule
+// (SPEC §5.5): trusted networks without API keys; an owner key with them
+// (401 without a valid key, 403 for a viewer), errors as {"error": …}.
+// The handler finds the principal with PrincipalFrom.
+func (s *Server) OwnerOnly(h http.HandlerFunc) http.HandlerFunc {
+	return s.protect(guard{fam: familyAPI, owner: true}, h)
 }

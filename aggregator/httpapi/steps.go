@@ -95,7 +95,7 @@ func (s *Server) handleWorkflowSteps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.store.Delivery(r.Context(), hookID)
-	if errors.Is(err, aggregator.ErrNotFound) {
+	if errors.Is(err, aggregator.ErrNotFound) || (err == nil && !visible(r, d.Service)) {
 		writeDetail(w, http.StatusNotFound, "No data found for hook ID: "+hookID)
 		return
 	}
@@ -373,7 +373,7 @@ func (s *Server) handleStepLogs(w http.ResponseWriter, r *http.Request) {
 	}
 
 	d, err := s.store.Delivery(r.Context(), hookID)
-	if errors.Is(err, aggregator.ErrNotFound) {
+	if errors.Is(err, aggregator.ErrNotFound) || (err == nil && !visible(r, d.Service)) {
 		writeDetail(w, http.StatusNotFound, "Hook ID not found: "+hookID)
 		return
 	}

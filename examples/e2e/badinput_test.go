@@ -167,7 +167,17 @@ redact {
 	// database file byte for byte.
 	c.agent.stop(t)
 	c.agg.stop(t)
-	files, _ := filepath.Glob(filepath.Join(c.dir, "aggregator", "*"))
+	// Every file the aggregator keeps (database, WAL, export files …).
+	var files []string
+	err := filepath.WalkDir(filepath.Join(c.dir, "aggregator"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(files) == 0 {
 		t.Fatal("no database files")
 	}

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/hooktail/hooktail/aggregator/export"
 	"github.com/hooktail/hooktail/aggregator/httpapi"
 	"github.com/hooktail/hooktail/aggregator/ingest"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
@@ -68,17 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadConfig loads the configuration at path and checks what this version
-// supports; the configuration is nil when diags has errors.
+// loadConfig loads the configuration at path; the configuration is nil
+// when diags has errors.
 func loadConfig(path string) (*config.Aggregator, hcl.Diagnostics) {
-	cfg, diags := config.LoadAggregator(path)
-	if cfg != nil {
-		diags = append(diags, unsupported(cfg)...)
-	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return cfg, diags
+	return config.LoadAggregator(path)
 }
 
 // load loads the configuration at path and writes every diagnostic to
@@ -94,23 +88,6 @@ func load(path string, stderr io.Writer) (*config.Aggregator, error) {
 		return nil, errReported
 	}
 	return cfg, nil
-}
-
-// unsupported reports what the configuration asks for that this version
-// does not do, as errors: silently ignoring it would be worse (SPEC §5.5).
-func unsupported(cfg *config.Aggregator) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for _, k := range cfg.APIKeys {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Unsupported api_key block",
-			Detail: fmt.Sprintf("api_key %q: api_key blocks are not supported by this version yet: keys would be ignored "+
-				"and the data readable by anyone on trusted networks. Remove the api_key blocks; access is then "+
-				"restricted to trusted_networks.", k.Name),
-			Subject: k.DeclRange.Ptr(),
-		})
-	}
-	return diags
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -206,6 +183,17 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opt
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
 	defer store.Close()
+	exports, err := export.Open(ctx, export.Options{
+		Store:  store,
+		Dir:    filepath.Join(cfg.DataDir, "exports"),
+		TTL:    cfg.ExportTTL,
+		Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open export jobs: %w", err)
+	}
+	// Deferred after store.Close, so it runs first: jobs stop, then the store.
+	defer exports.Close(context.WithoutCancel(ctx))
 
 	reg, metricsHandler := newRegistry(logger)
 	if err := reg.Register(newStoreCollector(store)); err != nil {
@@ -218,6 +206,8 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opt
 		Logger:          logger,
 		Ready:           store.Ping,
 		Metrics:         metricsHandler,
+		APIKeys:         apiKeys(cfg),
+		Exports:         exports,
 	})
 	if err != nil {
 		return err

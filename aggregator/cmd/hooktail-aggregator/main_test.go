@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -83,10 +87,9 @@ func TestValidateBadConfig(t *testing.T) {
 			body: "trusted_networks = [\"not-a-cidr\"]\n",
 			want: `:1:\d+: error: `,
 		},
-		"api_key block": {
-			body: "data_dir = \"/tmp/x\"\n\napi_key \"ci\" {\n  token = \"t0ken\"\n}\n",
-			want: `:3:1: error: Unsupported api_key block; api_key "ci": api_key blocks are not supported by this version yet: ` +
-				`keys would be ignored and the data readable by anyone on trusted networks\.`,
+		"api_key block with a bad role": {
+			body: "data_dir = \"/tmp/x\"\n\napi_key \"ci\" {\n  token = \"t0ken\"\n  role = \"admin\"\n}\n",
+			want: `:5:\d+: error: Invalid role`,
 		},
 	}
 	for name, tc := range testCases {
@@ -120,36 +123,63 @@ func TestRunBadConfig(t *testing.T) {
 	}
 }
 
-// TestRunRefusesAPIKeys checks that the aggregator does not start with
-// api_key blocks, which it would otherwise silently ignore, and names every
-// block at its file:line.
-func TestRunRefusesAPIKeys(t *testing.T) {
+// TestServeAPIKeys checks that serve passes the api_key blocks to the HTTP
+// API: with keys, every data route needs a valid bearer token even from
+// loopback, the probes stay open, and an owner key is an owner.
+func TestServeAPIKeys(t *testing.T) {
 	t.Parallel()
-	dataDir := filepath.Join(t.TempDir(), "data")
-	path := writeConfig(t, "keys.hcl", fmt.Sprintf(`data_dir = %q
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sum := sha256.Sum256([]byte("viewer-token"))
+	httpAddr, _, _, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
 listen {
   http = "127.0.0.1:0"
   grpc = "127.0.0.1:0"
 }
 api_key "viewer" {
-  token = "a"
+  token_sha256 = %q
+  endpoints    = ["webhook-server"]
 }
 api_key "owner" {
-  token = "b"
+  token = "owner-token"
   role  = "owner"
 }
-`, dataDir))
-	code, _, stderr := runCmd("-config", path)
-	if code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
-	}
-	for _, want := range []string{path + `:6:1: error: Unsupported api_key block; api_key "viewer"`, path + `:9:1: error: Unsupported api_key block; api_key "owner"`} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("stderr = %q, want a line starting %q", stderr, want)
+`, t.TempDir(), hex.EncodeToString(sum[:])))
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/healthz", "", http.StatusOK},
+		{"/logs/api/entries", "", http.StatusUnauthorized},
+		{"/logs/api/entries", "wrong", http.StatusUnauthorized},
+		{"/logs/api/entries", "viewer-token", http.StatusOK},
+		{"/logs/api/entries", "owner-token", http.StatusOK},
+		{"/api/logs", "", http.StatusUnauthorized},
+		{"/api/logs", "viewer-token", http.StatusOK},
+		{"/api/endpoints", "owner-token", http.StatusOK},
+		{"/logs", "viewer-token", http.StatusOK},
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tc.path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with token %q: status %d, want %d", tc.path, tc.token, resp.StatusCode, tc.want)
 		}
 	}
-	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
-		t.Errorf("data_dir %s: %v, want nothing created before the refusal", dataDir, err)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve() = %v", err)
 	}
 }
 
@@ -508,5 +538,166 @@ func TestServePortInUse(t *testing.T) {
 				t.Errorf("serve() = %v, want a listen %s error", err, name)
 			}
 		})
+	}
+}
+
+// TestServeTLS checks that listen.tls serves the HTTP API over TLS with
+// the configured certificate, API keys included, and refuses plain HTTP.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeCert(t, certFile, keyFile, "localhost")
+	httpAddr, _, _, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+  tls {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+api_key "ops" {
+  token = "secret"
+  role  = "owner"
+}
+`, filepath.Join(dir, "data"), certFile, keyFile))
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(certPEM) {
+		t.Fatal("bad test certificate")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	_, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"secret", http.StatusOK}} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:"+port+"/api/endpoints", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("HTTPS GET: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || resp.TLS == nil {
+			t.Errorf("HTTPS GET with token %q: status %d (TLS %v), want %d over TLS", tc.token, resp.StatusCode, resp.TLS != nil, tc.want)
+		}
+	}
+	if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP answered 200 on the TLS listener")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve() = %v", err)
+	}
+}
+
+// TestServeKeyScopesEndToEnd pushes deliveries of two sources over gRPC
+// and reads them back through the real store with keys scoped to one
+// source each: every family shows a key its own endpoint only, and another
+// endpoint's delivery is "not found".
+func TestServeKeyScopesEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	httpAddr, grpcAddr, _, done := startServe(t, ctx, fmt.Sprintf(`
+data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+api_key "a" {
+  token     = "token-a"
+  endpoints = ["src-a"]
+}
+api_key "b" {
+  token     = "token-b"
+  endpoints = ["src-b"]
+}
+`, t.TempDir()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := hooktailv1.NewIngestClient(conn)
+	now := time.Now().UnixMicro()
+	for i, src := range []string{"src-a", "src-b"} {
+		_, err := client.Push(ctx, &hooktailv1.PushRequest{AgentId: "agent", BatchId: uint64(i + 1), Entries: []*hooktailv1.Entry{{
+			Source: src, Fingerprint: 1, Offset: 0, File: "/x.log", TimestampUs: now + int64(i),
+			Level: "INFO", Message: "Processing webhook for " + src, HookId: "hook-" + src, EventType: "push",
+		}}})
+		if err != nil {
+			t.Fatalf("push %s: %v", src, err)
+		}
+	}
+	getJSON := func(path, token string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, body
+	}
+	for _, tc := range []struct{ token, own, other string }{{"token-a", "src-a", "src-b"}, {"token-b", "src-b", "src-a"}} {
+		code, body := getJSON("/api/logs", tc.token)
+		data, _ := body["data"].([]any)
+		if code != http.StatusOK || len(data) != 1 || data[0].(map[string]any)["endpoint_name"] != tc.own {
+			t.Errorf("%s: /api/logs = %d %v, want its own delivery only", tc.token, code, body)
+		}
+		if code, _ := getJSON("/api/logs/hook-"+tc.own, tc.token); code != http.StatusOK {
+			t.Errorf("%s: own delivery: status %d", tc.token, code)
+		}
+		if code, body := getJSON("/api/logs/hook-"+tc.other, tc.token); code != http.StatusNotFound || body["error"] != "Log not found" {
+			t.Errorf("%s: other delivery: %d %v, want 404 Log not found", tc.token, code, body)
+		}
+		code, body = getJSON("/logs", tc.token)
+		logs, _ := body["data"].(map[string]any)["logs"].([]any)
+		if code != http.StatusOK || len(logs) != 1 || logs[0].(map[string]any)["service"] != tc.own {
+			t.Errorf("%s: /logs = %d %v, want its own entry only", tc.token, code, body)
+		}
+		code, body = getJSON("/logs/api/entries", tc.token)
+		if code != http.StatusOK || fmt.Sprint(body["total"]) != "1" {
+			t.Errorf("%s: /logs/api/entries = %d total %v, want 1", tc.token, code, body["total"])
+		}
+		code, body = getJSON("/api/endpoints", tc.token)
+		eps, _ := body["data"].([]any)
+		if code != http.StatusOK || len(eps) != 1 || eps[0].(map[string]any)["name"] != tc.own {
+			t.Errorf("%s: /api/endpoints = %d %v, want its own endpoint only", tc.token, code, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve() = %v", err)
 	}
 }

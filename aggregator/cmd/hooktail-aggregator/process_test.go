@@ -227,6 +227,73 @@ trusted_networks = ["127.0.0.0/8"]
 	}
 }
 
+// TestProcessReloadAPIKeys runs the real binary: SIGHUP adds api_key
+// blocks (the data routes then need a bearer token, even from loopback),
+// and removes them again (trusted networks only).
+func TestProcessReloadAPIKeys(t *testing.T) {
+	t.Parallel()
+	base := fmt.Sprintf(`data_dir = %q
+listen {
+  http = "127.0.0.1:0"
+  grpc = "127.0.0.1:0"
+}
+trusted_networks = ["127.0.0.0/8"]
+`, filepath.Join(t.TempDir(), "data"))
+	path := writeConfig(t, "aggregator.hcl", base)
+	rewrite := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProcess(t, path)
+	status := func(token string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+p.httpAddr+"/api/endpoints", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET /api/endpoints: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(""); got != http.StatusOK {
+		t.Fatalf("without keys: status %d, want 200", got)
+	}
+
+	rewrite(base + "api_key \"ops\" {\n  token = \"k3y\"\n  role = \"owner\"\n}\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if rec := p.waitLog(t, "configuration reloaded", 1); fmt.Sprint(rec["applied"]) != "[api_key]" {
+		t.Errorf("applied %v, want [api_key]", rec["applied"])
+	}
+	if got := status(""); got != http.StatusUnauthorized {
+		t.Errorf("keys added, no token: status %d, want 401", got)
+	}
+	if got := status("k3y"); got != http.StatusOK {
+		t.Errorf("keys added, the token: status %d, want 200", got)
+	}
+
+	rewrite(base)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "configuration reloaded", 2)
+	if got := status(""); got != http.StatusOK {
+		t.Errorf("keys removed: status %d, want 200 from loopback", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(deadline):
+		t.Fatalf("aggregator still running %v after SIGTERM", deadline)
+	}
+}
+
 func storedEntries(t *testing.T, dbPath string) int64 {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{RetentionInterval: -1, Logger: slog.New(slog.DiscardHandler)})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/hooktail/hooktail/aggregator/httpapi"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
 	"github.com/hooktail/hooktail/config"
 )
@@ -20,6 +21,7 @@ import (
 type (
 	httpAccess interface {
 		SetAccess(networks, proxies []netip.Prefix) error
+		SetAPIKeys(keys []httpapi.APIKey) error
 	}
 	ingestAccess interface {
 		SetAccess(tokens []string, trusted []netip.Prefix)
@@ -35,7 +37,7 @@ type (
 var liveSettings = []string{
 	config.SettingIngestTokens, config.SettingRetention, config.SettingMaxDBBytes,
 	config.SettingDeliveryTimeout, config.SettingExportTTL, config.SettingTrustedNetworks,
-	config.SettingTrustedProxies,
+	config.SettingTrustedProxies, config.SettingAPIKeys,
 }
 
 // reloader holds the running configuration and applies a new one (SPEC §3:
@@ -104,9 +106,20 @@ func (r *reloader) apply(cfg *config.Aggregator) (applied, restart []string, err
 	has := func(names ...string) bool {
 		return slices.ContainsFunc(names, func(n string) bool { return slices.Contains(applied, n) })
 	}
-	// The one step that can fail goes first.
+	// The steps that can fail go first; a failure of the second undoes
+	// the first.
+	if has(config.SettingAPIKeys) {
+		if err := r.api.SetAPIKeys(apiKeys(cfg)); err != nil {
+			return nil, nil, fmt.Errorf("apply api_key blocks: %w", err)
+		}
+	}
 	if has(config.SettingTrustedNetworks, config.SettingTrustedProxies) {
 		if err := r.api.SetAccess(trustedNetworks(cfg), cfg.TrustedProxies); err != nil {
+			if has(config.SettingAPIKeys) {
+				if uerr := r.api.SetAPIKeys(apiKeys(r.cfg)); uerr != nil {
+					r.logger.Error("restore the running api_key blocks", "error", uerr)
+				}
+			}
 			return nil, nil, fmt.Errorf("apply trusted_networks and trusted_proxies: %w", err)
 		}
 	}
@@ -121,7 +134,7 @@ func (r *reloader) apply(cfg *config.Aggregator) (applied, restart []string, err
 	}
 	// What needs a restart keeps running as it was.
 	running := *cfg
-	running.DataDir, running.Listen, running.APIKeys = r.cfg.DataDir, r.cfg.Listen, r.cfg.APIKeys
+	running.DataDir, running.Listen = r.cfg.DataDir, r.cfg.Listen
 	r.cfg = &running
 	return applied, restart, nil
 }
@@ -133,6 +146,20 @@ func trustedNetworks(cfg *config.Aggregator) []netip.Prefix {
 		return []netip.Prefix{}
 	}
 	return cfg.TrustedNetworks
+}
+
+// apiKeys converts the api_key blocks for httpapi; nil for none.
+func apiKeys(cfg *config.Aggregator) []httpapi.APIKey {
+	var out []httpapi.APIKey
+	for _, k := range cfg.APIKeys {
+		out = append(out, httpapi.APIKey{
+			Name:        k.Name,
+			TokenSHA256: k.TokenSHA256,
+			Role:        httpapi.Role(k.Role),
+			Endpoints:   k.Endpoints,
+		})
+	}
+	return out
 }
 
 func retention(cfg *config.Aggregator) sqlite.Retention {

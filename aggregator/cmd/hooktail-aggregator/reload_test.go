@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hooktail/hooktail/aggregator/httpapi"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
 	"github.com/hooktail/hooktail/config"
 )
@@ -29,12 +30,22 @@ type calls []string
 
 type fakeAPI struct {
 	log *calls
-	err error
+	// err fails SetAccess, keysErr SetAPIKeys.
+	err, keysErr error
 }
 
 func (f fakeAPI) SetAccess(networks, proxies []netip.Prefix) error {
 	*f.log = append(*f.log, fmt.Sprintf("api.SetAccess(%v, %v)", networks, proxies))
 	return f.err
+}
+
+func (f fakeAPI) SetAPIKeys(keys []httpapi.APIKey) error {
+	names := make([]string, 0, len(keys))
+	for _, k := range keys {
+		names = append(names, fmt.Sprintf("%s:%s:%v", k.Name, k.Role, k.Endpoints))
+	}
+	*f.log = append(*f.log, fmt.Sprintf("api.SetAPIKeys(%v)", names))
+	return f.keysErr
 }
 
 type fakeIngest struct{ log *calls }
@@ -105,6 +116,22 @@ func TestReloadApply(t *testing.T) {
 			body:        reloadBase + `trusted_proxies = ["10.9.9.9"]` + "\n",
 			wantCalls:   calls{"api.SetAccess([127.0.0.0/8], [10.9.9.9/32])"},
 			wantApplied: []string{"trusted_proxies"},
+		},
+		"api keys added": {
+			body: reloadBase + "api_key \"ops\" {\n  token = \"x\"\n  role = \"owner\"\n}\n" +
+				"api_key \"ci\" {\n  token = \"y\"\n  endpoints = [\"a\", \"b\"]\n}\n",
+			wantCalls:   calls{"api.SetAPIKeys([ops:owner:[*] ci:viewer:[a b]])"},
+			wantApplied: []string{"api_key"},
+		},
+		"api keys and networks": {
+			body: strings.Replace(reloadBase, `["127.0.0.0/8"]`, `["10.0.0.0/8"]`, 1) +
+				"api_key \"ops\" {\n  token = \"x\"\n}\n",
+			wantCalls: calls{
+				"api.SetAPIKeys([ops:viewer:[*]])",
+				"api.SetAccess([10.0.0.0/8], [])",
+				`ingest.SetAccess(["a"], [10.0.0.0/8])`,
+			},
+			wantApplied: []string{"trusted_networks", "api_key"},
 		},
 		"retention, size, timeout": {
 			body: strings.Replace(reloadBase, `"720h"`, `"24h"`, 1) + "max_db_bytes = 1000\ndelivery_timeout = \"5m\"\n",
@@ -181,6 +208,37 @@ func TestReloadApplyFailure(t *testing.T) {
 	}
 }
 
+// TestReloadApplyFailureRestoresKeys checks that keys applied before a
+// failing step are put back.
+func TestReloadApplyFailureRestoresKeys(t *testing.T) {
+	t.Parallel()
+	var log calls
+	running := mustLoad(t, reloadBase+"api_key \"old\" {\n  token = \"o\"\n}\n")
+	r := &reloader{api: fakeAPI{log: &log, err: errors.New("bad prefix")}, ingest: fakeIngest{log: &log}, store: fakeStore{log: &log},
+		cfg: running, logger: slog.New(slog.DiscardHandler)}
+	_, _, err := r.apply(mustLoad(t, strings.Replace(reloadBase, `["127.0.0.0/8"]`, `["10.0.0.0/8"]`, 1)+
+		"api_key \"new\" {\n  token = \"n\"\n}\n"))
+	if err == nil {
+		t.Fatal("apply() = nil, want the failure")
+	}
+	want := calls{"api.SetAPIKeys([new:viewer:[*]])", "api.SetAccess([10.0.0.0/8], [])", "api.SetAPIKeys([old:viewer:[*]])"}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if r.cfg != running {
+		t.Error("the running configuration changed after a failed apply")
+	}
+
+	log = nil
+	r.api = fakeAPI{log: &log, keysErr: errors.New("bad role")}
+	if _, _, err := r.apply(mustLoad(t, reloadBase+"api_key \"new\" {\n  token = \"n\"\n}\n")); err == nil {
+		t.Fatal("apply() with failing keys = nil, want the failure")
+	}
+	if diff := cmp.Diff(calls{"api.SetAPIKeys([new:viewer:[*]])"}, log); diff != "" {
+		t.Errorf("calls with failing keys (-want +got):\n%s", diff)
+	}
+}
+
 // TestReloadLogs checks what a reload logs: one Error line with every
 // diagnostic at its file:line for an invalid file (nothing applied), the
 // settings applied, and a Warn naming those that need a restart.
@@ -219,13 +277,18 @@ func TestReloadLogs(t *testing.T) {
 
 	rewrite(reloadBase + "api_key \"ops\" {\n  token = \"x\"\n}\n")
 	r.reload()
-	if n := strings.Count(logs.String(), "Unsupported api_key block"); n != 1 || len(log) != 0 {
-		t.Errorf("api_key block: %d diagnostics logged, calls %v; want it refused once", n, log)
+	if diff := cmp.Diff(calls{"api.SetAPIKeys([ops:viewer:[*]])"}, log); diff != "" {
+		t.Errorf("api_key block: calls (-want +got):\n%s", diff)
 	}
+	log = nil
 
-	rewrite(strings.Replace(reloadBase, "127.0.0.1:7401", "127.0.0.1:9999", 1) + "delivery_timeout = \"1m\"\n")
+	rewrite(strings.Replace(reloadBase, "127.0.0.1:7401", "127.0.0.1:9999", 1) + "delivery_timeout = \"1m\"\n" +
+		"api_key \"ops\" {\n  token = \"x\"\n}\n")
 	r.reload()
-	if rec, ok := logRecord(logs.String(), "configuration reloaded"); !ok || fmt.Sprint(rec["applied"]) != "[delivery_timeout]" {
+	if recs := logRecords(logs.String(), "configuration reloaded"); len(recs) != 2 || fmt.Sprint(recs[1]["applied"]) != "[delivery_timeout]" {
+		t.Errorf("reloaded logs %v, want the second to apply [delivery_timeout]; logs:\n%s", recs, logs)
+	}
+	if rec, ok := logRecord(logs.String(), "configuration reloaded"); !ok || fmt.Sprint(rec["applied"]) != "[api_key]" {
 		t.Errorf("reloaded log %v, want applied [delivery_timeout]; logs:\n%s", rec, logs)
 	}
 	rec, ok = logRecord(logs.String(), "configuration changes need a restart to apply; they are ignored until then")
