@@ -34,3 +34,14 @@ source "webhook-server-legacy" {
   parser   = "github-webhook-server"
   timezone = "Asia/Jerusalem"
 }
+
+# 4.1 (and main after 2026-03-15) also writes webhooks_YYYY-MM-DD.json: one
+# log_entry line per record and one webhook_summary per delivery. Tail it in
+# the same source as the text log: each record is stored once, text lines
+# without a prefix get their hook_id from the JSON copy, and the summary
+# gives every step its start, duration and error.
+source "webhook-server-4.1" {
+  paths   = ["logs/jsonl-4.1/webhook-server.log*", "logs/jsonl-4.1/webhooks_*.json"]
+  exclude = ["logs/jsonl-4.1/.webhooks_*.tmp"]
+  parser  = "github-webhook-server"
+}
