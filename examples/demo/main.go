@@ -131,7 +131,10 @@ func run() error {
 	fmt.Printf("  curl -s '%s/logs/api/workflow-steps/%s'\n", base, hook)
 	fmt.Printf("  curl -s '%s/logs/api/step-logs/%s/%s'\n", base, hook, step)
 	fmt.Printf("  curl -s '%s/logs/api/entries?hook_id=%s&level=ERROR'\n", base, hook)
-	fmt.Printf("  curl -s '%s/logs/api/entries?search=Traceback&limit=5'\n\n", base)
+	fmt.Printf("  curl -s '%s/logs/api/entries?search=Traceback&limit=5'\n", base)
+	fmt.Printf("  curl -s '%s/api/logs?status=error&limit=5'            # deliveries, newest first\n", base)
+	fmt.Printf("  curl -s '%s/logs?level=ERROR&search=clone&limit=5'     # generic logs\n", base)
+	fmt.Printf("  curl -s '%s/openapi.json'                              # every endpoint\n\n", base)
 
 	if tb, err := stepTraceback(ctx, base, hook, step); err == nil && tb != "" {
 		fmt.Println("The failed step's log, with its traceback:")
