@@ -293,7 +293,13 @@ func (h *Host) call(ctx context.Context, op string, fn func(context.Context, plu
 		if err != nil {
 			return fmt.Errorf("plugin %q: %s: %w", h.opts.Name, op, err)
 		}
-		callCtx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+		// When the caller's deadline comes first, running out of time is
+		// the caller's, not a hung plugin's: gRPC may report the deadline
+		// before the caller's context says it is done.
+		ours := time.Now().Add(h.opts.Timeout)
+		callerDeadline, hasDeadline := ctx.Deadline()
+		callerBinds := hasDeadline && !callerDeadline.After(ours)
+		callCtx, cancel := context.WithDeadline(ctx, ours)
 		err = fn(callCtx, inst.parser)
 		cancel()
 		if err == nil {
@@ -304,6 +310,9 @@ func (h *Host) call(ctx context.Context, op string, fn func(context.Context, plu
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("plugin %q: %s: %w", h.opts.Name, op, ctx.Err())
+		}
+		if callerBinds && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("plugin %q: %s: %w", h.opts.Name, op, context.DeadlineExceeded)
 		}
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
