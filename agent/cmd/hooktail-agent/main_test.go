@@ -35,7 +35,7 @@ func TestValidate(t *testing.T) {
 		"example": {
 			config:   "", // examples/agent.hcl
 			wantCode: 0,
-			want:     []string{"valid (2 sources)"},
+			want:     []string{"valid (3 sources)"},
 		},
 		"unknown attribute": {
 			config:   "source \"a\" {\n  paths = [\"/x/*.log\"]\n  parsr = \"x\"\n}\n",
