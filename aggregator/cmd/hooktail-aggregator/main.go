@@ -192,8 +192,15 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opt
 	if err != nil {
 		return fmt.Errorf("open export jobs: %w", err)
 	}
-	// Deferred after store.Close, so it runs first: jobs stop, then the store.
-	defer exports.Close(context.WithoutCancel(ctx))
+	// Deferred after store.Close, so it runs first: jobs stop (they are
+	// cancelled and resume at the next start), then the store closes.
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := exports.Close(closeCtx); err != nil {
+			logger.Warn("export jobs did not stop in time", "error", err)
+		}
+	}()
 
 	reg, metricsHandler := newRegistry(logger)
 	if err := reg.Register(newStoreCollector(store)); err != nil {
