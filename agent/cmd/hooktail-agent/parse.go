@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,7 +47,8 @@ func cmdParse(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no source %q in %s (sources: %v)", *sourceName, *configPath, names)
 	}
 	ctx := context.Background()
-	p, err := configuredParser(ctx, cfg, src)
+	// The dry run's stdout is the entries: a plugin's log lines go to stderr.
+	p, err := configuredParser(ctx, cfg, src, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}

@@ -147,9 +147,10 @@ func openPlugin(ctx context.Context, pl *config.Plugin, logger *slog.Logger) (*p
 // configured with the plugin block's config). A parser that is an
 // io.Closer must be closed once the source is done with it (closeParser):
 // that stops the plugin process.
-func configuredParser(ctx context.Context, cfg *config.Agent, src *config.Source) (plugins.Parser, error) {
+// A plugin's own log lines go to logger.
+func configuredParser(ctx context.Context, cfg *config.Agent, src *config.Source, logger *slog.Logger) (plugins.Parser, error) {
 	if pl, ok := cfg.Plugin(src.Parser); ok {
-		h, err := openPlugin(ctx, pl, slog.Default().With("source", src.Name))
+		h, err := openPlugin(ctx, pl, logger.With("source", src.Name))
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", src.Name, err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,7 +101,7 @@ func TestPluginParsers(t *testing.T) {
 		if diags.HasErrors() {
 			t.Fatalf("load: %v", diags)
 		}
-		p, err := configuredParser(t.Context(), cfg, &cfg.Sources[0])
+		p, err := configuredParser(t.Context(), cfg, &cfg.Sources[0], slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatalf("configuredParser: %v", err)
 		}

@@ -61,7 +61,7 @@ func (s *sourceSet) build(cfg *config.Agent) (all, fresh []pipeline.Source, err 
 			continue
 		}
 		ctx, cancel := context.WithCancel(s.ctx)
-		p, err := configuredParser(ctx, cfg, src)
+		p, err := configuredParser(ctx, cfg, src, s.logger)
 		if err != nil {
 			cancel()
 			release(fresh)
