@@ -52,7 +52,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -185,9 +184,6 @@ func buildTree(m *fieldmap.Mapping) *node {
 	return freeze(root)
 }
 
-// ctxCheckEvery is how many records Parse handles between checks of ctx.
-const ctxCheckEvery = 256
-
 // Parse appends one entry per record of req to dst. It returns an error
 // only when ctx is done, and then appends nothing.
 func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plugins.Entry) ([]plugins.Entry, error) {
@@ -200,17 +196,7 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 		s = new(scratch)
 	}
 	defer p.putScratch(s)
-	s.batch.Reset()
-	for i := range req.Records {
-		if i%ctxCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return dst, fmt.Errorf("parse batch of %d records at record %d: %w", len(req.Records), i, err)
-			}
-		}
-		s.parse(c, req.Records[i].Data, req.Location)
-	}
-	dst = slices.Grow(dst, len(req.Records))
-	return s.batch.Finish(dst), nil
+	return s.batch.Parse(ctx, req, dst, func(data []byte, loc *time.Location) { s.parse(c, data, loc) })
 }
 
 // maxPooled is the largest buffer a scratch keeps for the next Parse call;

@@ -53,7 +53,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -115,9 +114,6 @@ func (p *Parser) Configure(_ context.Context, config json.RawMessage) (plugins.D
 	return diags, nil
 }
 
-// ctxCheckEvery is how many records Parse handles between checks of ctx.
-const ctxCheckEvery = 256
-
 // Parse appends one entry per record of req to dst. It returns an error
 // when ctx is done or when no pattern is configured, and then appends
 // nothing.
@@ -134,17 +130,7 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 		s = new(scratch)
 	}
 	defer p.putScratch(s)
-	s.batch.Reset()
-	for i := range req.Records {
-		if i%ctxCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return dst, fmt.Errorf("parse batch of %d records at record %d: %w", len(req.Records), i, err)
-			}
-		}
-		s.parse(c, req.Records[i].Data, req.Location)
-	}
-	dst = slices.Grow(dst, len(req.Records))
-	return s.batch.Finish(dst), nil
+	return s.batch.Parse(ctx, req, dst, func(data []byte, loc *time.Location) { s.parse(c, data, loc) })
 }
 
 // maxPooled is the largest buffer a scratch keeps for the next Parse call;

@@ -2,6 +2,9 @@ package fieldmap
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hooktail/hooktail/plugins"
@@ -278,4 +281,26 @@ func (b *Batch) Finish(dst []plugins.Entry) []plugins.Entry {
 		dst = append(dst, e)
 	}
 	return dst
+}
+
+// CtxCheckEvery is how many records Parse handles between checks of ctx.
+const CtxCheckEvery = 256
+
+// Parse is the batch loop of the generic parsers: b is reset, parse is
+// called on each record of req in order (it adds exactly one pending entry
+// to b), ctx is checked every CtxCheckEvery records, and b's entries are
+// appended to dst. It returns an error only when ctx is done, and then
+// appends nothing.
+func (b *Batch) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plugins.Entry, parse func(data []byte, loc *time.Location)) ([]plugins.Entry, error) {
+	b.Reset()
+	for i := range req.Records {
+		if i%CtxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return dst, fmt.Errorf("parse batch of %d records at record %d: %w", len(req.Records), i, err)
+			}
+		}
+		parse(req.Records[i].Data, req.Location)
+	}
+	dst = slices.Grow(dst, len(req.Records))
+	return b.Finish(dst), nil
 }
