@@ -74,7 +74,7 @@ func FuzzRecord(f *testing.F) {
 		recs := []parsertest.Record{{Line: 1, Data: data}}
 		e := parsertest.Parse(t, jsonparser.New(), recs, nil)[0]
 		parsertest.Check(t, recs, []plugins.Entry{e})
-		if !fieldmap.IsClean(data) {
+		if !plugins.IsClean(data) {
 			if !e.ParseError {
 				t.Fatalf("record %q with invalid UTF-8 or NUL parsed", data)
 			}

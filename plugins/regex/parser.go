@@ -165,7 +165,7 @@ type scratch struct {
 func (s *scratch) parse(c *config, data []byte, loc *time.Location) {
 	b := &s.batch
 	b.Begin()
-	if !fieldmap.IsClean(data) {
+	if !plugins.IsClean(data) {
 		b.Fail(data)
 		return
 	}

@@ -76,10 +76,10 @@ func (v *valueReader) textOf(str []byte, esc bool) string {
 	if k := knownText(s.tmp); k != "" {
 		return k
 	}
-	if isClean(s.tmp) {
+	if plugins.IsClean(s.tmp) {
 		return string(s.tmp)
 	}
-	return string(appendClean(nil, s.tmp))
+	return string(plugins.AppendClean(nil, s.tmp))
 }
 
 // int returns an integer member; nil when absent or null.

@@ -2,7 +2,6 @@ package webhookserver
 
 import (
 	"bytes"
-	"unicode/utf8"
 
 	"github.com/hooktail/hooktail/plugins"
 )
@@ -23,43 +22,6 @@ func trimResetLine(msg []byte) []byte {
 		}
 	}
 	return msg[:nl]
-}
-
-// isClean reports whether b is valid UTF-8 without NUL bytes.
-func isClean(b []byte) bool {
-	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
-}
-
-// appendClean appends src to dst as valid UTF-8 text: like
-// strings.ToValidUTF8(s, "\uFFFD") each run of invalid bytes becomes one
-// U+FFFD, and then every NUL byte becomes U+FFFD as well.
-func appendClean(dst, src []byte) []byte {
-	invalid := false
-	for len(src) > 0 {
-		c := src[0]
-		if c != 0 && c < utf8.RuneSelf {
-			dst = append(dst, c)
-			src = src[1:]
-			invalid = false
-			continue
-		}
-		r, size := utf8.DecodeRune(src)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			if !invalid {
-				dst = append(dst, "\uFFFD"...)
-			}
-			invalid = true
-		case r == 0:
-			dst = append(dst, "\uFFFD"...)
-			invalid = false
-		default:
-			dst = append(dst, src[:size]...)
-			invalid = false
-		}
-		src = src[size:]
-	}
-	return dst
 }
 
 // firstLine returns b up to its first newline.

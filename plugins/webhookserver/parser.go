@@ -308,17 +308,17 @@ type layout struct {
 // the legacy task markers, the summary line and the token spend out of the
 // message, and cuts all strings from one string. us is the timestamp.
 func (s *scratch) finish(e *plugins.Entry, l *layout, buf []byte, us int64) {
-	if !isClean(buf[l.f[0].start:]) {
+	if !plugins.IsClean(buf[l.f[0].start:]) {
 		s.tmp = append(s.tmp[:0], buf...)
 		old, oldMsg := l.f, l.msg
 		buf = buf[:l.f[0].start]
 		for i := range l.f {
 			l.f[i].start = len(buf)
-			buf = appendClean(buf, s.tmp[old[i].start:old[i].end])
+			buf = plugins.AppendClean(buf, s.tmp[old[i].start:old[i].end])
 			l.f[i].end = len(buf)
 		}
 		l.msg.start = len(buf)
-		buf = appendClean(buf, s.tmp[oldMsg.start:oldMsg.end])
+		buf = plugins.AppendClean(buf, s.tmp[oldMsg.start:oldMsg.end])
 		l.msg.end = len(buf)
 	}
 	msg := l.msg
@@ -452,11 +452,11 @@ func shift(f *field, by int) {
 // record as read, made valid UTF-8.
 func parseError(e *plugins.Entry, data []byte) {
 	e.ParseError = true
-	if isClean(data) {
+	if plugins.IsClean(data) {
 		e.Message = string(data)
 		return
 	}
-	e.Message = string(appendClean(make([]byte, 0, len(data)+16), data))
+	e.Message = string(plugins.AppendClean(make([]byte, 0, len(data)+16), data))
 }
 
 // duplicateFilterDetails renders the Details of a DuplicateFilter suffix:

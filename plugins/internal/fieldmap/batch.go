@@ -209,7 +209,7 @@ func (b *Batch) Fail(record []byte) {
 	b.Text = b.Text[:r.textStart]
 	b.details = b.details[:r.details.start]
 	*r = pending{textStart: r.textStart, details: r.details, parseError: true}
-	b.Text = AppendClean(b.Text, record)
+	b.Text = plugins.AppendClean(b.Text, record)
 	b.End(Message, r.textStart)
 }
 
