@@ -1,7 +1,6 @@
 package webhookserver_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hooktail/hooktail/plugins"
+	"github.com/hooktail/hooktail/plugins/internal/parsertest"
 	"github.com/hooktail/hooktail/plugins/webhookserver"
 )
 
@@ -216,44 +216,6 @@ func compactJSON(t testing.TB, line int, details json.RawMessage) json.RawMessag
 	return b.Bytes()
 }
 
-func encodeGolden(t testing.TB, gs []golden) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	for _, g := range gs {
-		if err := enc.Encode(g); err != nil {
-			t.Fatalf("encode golden entry: %v", err)
-		}
-	}
-	return b.Bytes()
-}
-
-func decodeGolden(t testing.TB, path string) []golden {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open expected entries: %v", err)
-	}
-	defer f.Close()
-	var gs []golden
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var g golden
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&g); err != nil {
-			t.Fatalf("decode %s entry %d: %v", path, len(gs)+1, err)
-		}
-		gs = append(gs, g)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return gs
-}
-
 // caseLocation reads the optional timezone.txt of a golden case: the
 // source timezone naive timestamps are read in.
 func caseLocation(t testing.TB, dir string) *time.Location {
@@ -317,12 +279,12 @@ func TestGolden(t *testing.T) {
 			}
 			path := filepath.Join(dir, "expected.jsonl")
 			if *update {
-				if err := os.WriteFile(path, encodeGolden(t, got), 0o644); err != nil {
+				if err := os.WriteFile(path, parsertest.EncodeJSONL(t, got), 0o644); err != nil {
 					t.Fatalf("write expected entries: %v", err)
 				}
 				return
 			}
-			want := decodeGolden(t, path)
+			want := parsertest.DecodeJSONL[golden](t, path)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("entries of %s differ (-want +got):\n%s", dir, diff)
 			}

@@ -225,7 +225,9 @@ func ToGolden(t testing.TB, line int, e plugins.Entry) Entry {
 	return g
 }
 
-func encode(t testing.TB, gs []Entry) []byte {
+// EncodeJSONL is gs as JSON lines, HTML characters not escaped: the form
+// of a golden expected.jsonl file.
+func EncodeJSONL[T any](t testing.TB, gs []T) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -238,18 +240,20 @@ func encode(t testing.TB, gs []Entry) []byte {
 	return b.Bytes()
 }
 
-func decode(t testing.TB, path string) []Entry {
+// DecodeJSONL reads the JSON lines file at path, one T a line; an unknown
+// field fails the test, so a golden file cannot hold a stale key.
+func DecodeJSONL[T any](t testing.TB, path string) []T {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("open expected entries: %v", err)
 	}
 	defer f.Close()
-	var gs []Entry
+	var gs []T
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var g Entry
+		var g T
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&g); err != nil {
@@ -339,12 +343,12 @@ func Golden(t *testing.T, newParser func() plugins.Parser, update bool) {
 			}
 			path := filepath.Join(c.Dir, "expected.jsonl")
 			if update {
-				if err := os.WriteFile(path, encode(t, got), 0o644); err != nil {
+				if err := os.WriteFile(path, EncodeJSONL(t, got), 0o644); err != nil {
 					t.Fatalf("write expected entries: %v", err)
 				}
 				return
 			}
-			want := decode(t, path)
+			want := DecodeJSONL[Entry](t, path)
 			if diff := cmp.Diff(want, got, cmp.Comparer(sameJSON)); diff != "" {
 				t.Errorf("entries of %s differ (-want +got):\n%s", c.Dir, diff)
 			}
