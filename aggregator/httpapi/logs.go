@@ -130,12 +130,8 @@ func wantsHTML(r *http.Request) bool {
 
 // handleLogs serves GET /logs (seed 003): one page of entries, newest
 // first, in the generic envelope. A browser gets Options.WebPage instead
-// when there is one.
+// when there is one (routed before this handler).
 func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
-	if s.webPage != nil && wantsHTML(r) {
-		s.webPage.ServeHTTP(w, r)
-		return
-	}
 	q := newQueryParams(r)
 	limit, ok := logsInt(w, q, "limit", logsDefaultLimit, 1, logsMaxLimit)
 	if !ok {

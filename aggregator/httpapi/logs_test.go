@@ -126,8 +126,21 @@ func TestLogsWebPageHook(t *testing.T) {
 	if w := get(without, "/logs", browser); !strings.HasPrefix(w.Body.String(), `{"status":"success"`) {
 		t.Errorf("browser without a web page: %s", w.Body)
 	}
-	// The page is behind the access check too.
-	if w := get(with, "/logs", browser, func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" }); w.Code != 403 {
-		t.Errorf("browser from a public network: status %d", w.Code)
+	// The page holds no data: it is served to any network, and its data
+	// routes check access as usual.
+	public := func(r *http.Request) { r.RemoteAddr = "8.8.8.8:1" }
+	if w := get(with, "/logs", browser, public); w.Code != 200 || !strings.Contains(w.Body.String(), "<html>") {
+		t.Errorf("browser from a public network: status %d, body %s", w.Code, w.Body)
+	}
+	if w := get(with, "/logs", public); w.Code != 403 {
+		t.Errorf("API client from a public network: status %d, want 403", w.Code)
+	}
+	for _, path := range []string{"/", "/ui/app.js"} {
+		if w := get(with, path, public); w.Code != 200 || !strings.Contains(w.Body.String(), "<html>") {
+			t.Errorf("%s with a web page: status %d, body %s", path, w.Code, w.Body)
+		}
+		if w := get(without, path); w.Code != 404 {
+			t.Errorf("%s without a web page: status %d, want 404", path, w.Code)
+		}
 	}
 }

@@ -68,8 +68,11 @@ type Options struct {
 	// trusted networks only; some: every data route needs one of them
 	// (SPEC §5.5).
 	APIKeys []APIKey
-	// WebPage, when set, answers a browser (Accept: text/html) at GET
-	// /logs, after the access check; nil answers the JSON API to everyone.
+	// WebPage, when set, serves the web page: GET / and /ui/..., and GET
+	// /logs for a browser (Accept: text/html); nil answers the JSON API to
+	// everyone at /logs and leaves the others out. The page is static and
+	// holds no data, so it is served before the access check: it reads
+	// everything through the data routes, which check access as usual.
 	WebPage http.Handler
 	// Exports runs the export jobs of /api/exports* (SPEC §5.4); nil
 	// leaves those routes out.
@@ -194,6 +197,13 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}",
 		s.protect(guard{fam: familyViewer, alwaysTrusted: true}, s.handleStepLogs)).Methods(get...)
 	r.HandleFunc("/logs/api/pr-flow/{identifier}", s.protect(viewer, s.handlePRFlow)).Methods(get...)
+	if s.webPage != nil {
+		r.Handle("/", s.webPage).Methods(get...)
+		r.PathPrefix("/ui/").Handler(s.webPage).Methods(get...)
+		r.Handle("/logs", s.webPage).Methods(get...).MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+			return wantsHTML(r)
+		})
+	}
 	r.HandleFunc("/logs", s.protect(guard{fam: familyLogs}, s.handleLogs)).Methods(get...)
 	api := guard{fam: familyAPI}
 	r.HandleFunc("/api/logs", s.protect(api, s.handleDeliveries)).Methods(get...)
