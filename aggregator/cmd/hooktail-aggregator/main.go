@@ -32,6 +32,7 @@ import (
 	"github.com/hooktail/hooktail/aggregator/httpapi"
 	"github.com/hooktail/hooktail/aggregator/ingest"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
+	"github.com/hooktail/hooktail/aggregator/webui"
 	"github.com/hooktail/hooktail/config"
 )
 
@@ -206,7 +207,12 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opt
 	if err := reg.Register(newStoreCollector(store)); err != nil {
 		return fmt.Errorf("register store metrics: %w", err)
 	}
+	page, err := webui.New()
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Options{
+		WebPage:         page,
 		Store:           store,
 		TrustedNetworks: trustedNetworks(cfg),
 		TrustedProxies:  cfg.TrustedProxies,
