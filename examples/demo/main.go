@@ -127,6 +127,9 @@ func run() error {
 		return fmt.Errorf("no failed delivery showed up: %w", err)
 	}
 	fmt.Printf("A failed delivery: %s, failed step: %s\n\n", hook, step)
+	fmt.Println("Open in a browser:")
+	fmt.Printf("  %s/                                   # deliveries, search, live tail\n", base)
+	fmt.Printf("  %s/#/delivery/%s?step=%s   # this delivery's timeline and failed step\n\n", base, hook, url.QueryEscape(step))
 	fmt.Println("Try:")
 	fmt.Printf("  curl -s '%s/logs/api/workflow-steps/%s'\n", base, hook)
 	fmt.Printf("  curl -s '%s/logs/api/step-logs/%s/%s'\n", base, hook, step)
