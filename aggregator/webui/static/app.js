@@ -746,7 +746,12 @@
     const onEntry = (e) => {
       if (lastId !== null && e.id <= lastId) return; // already shown
       lastId = e.id;
-      if (paused) { pending.push(e); showPending(); return; }
+      if (paused) {
+        pending.push(e);
+        if (pending.length > LIVE_MAX_LINES) pending.shift(); // the page would drop it on resume anyway
+        showPending();
+        return;
+      }
       queue.push(e);
       if (!flushScheduled) { flushScheduled = true; requestAnimationFrame(flush); }
     };
@@ -783,6 +788,12 @@
         try {
           await readEvents(res.body, signal, (ev) => {
             if (ev.event === 'ready') {
+              // Everything up to last_id has been considered: resume after
+              // it even when nothing matched yet.
+              try {
+                const r = JSON.parse(ev.data);
+                if (typeof r.last_id === 'number' && (lastId === null || r.last_id > lastId)) lastId = r.last_id;
+              } catch (_) { /* an old server: keep the last entry's id */ }
               connected = true;
               attempt = 0;
               banner('');
