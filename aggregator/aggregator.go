@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -313,6 +314,74 @@ type Store interface {
 	// Services lists the source names (endpoints) that have stored
 	// entries, sorted.
 	Services(ctx context.Context) ([]string, error)
+	// Tail returns the entries past q.AfterID in ID order (a live tail).
+	// IDs grow in commit order, so a tail that always continues from the
+	// previous page's LastID misses nothing and repeats nothing.
+	Tail(ctx context.Context, q TailQuery) (TailPage, error)
+	// LastID returns the largest stored entry ID; 0 when there is none.
+	LastID(ctx context.Context) (int64, error)
+	// Changed returns a channel that is closed once an Ingest that stored
+	// or changed at least one entry has committed after the call. Take
+	// it before reading, so that no change between the read and the wait
+	// goes unnoticed.
+	Changed() <-chan struct{}
 	// Close releases the store.
 	Close() error
+}
+
+// TailQuery asks for the entries stored after a point, in ID order: the
+// catch-up and the live part of a live tail.
+type TailQuery struct {
+	Filter EntryFilter
+	// AfterID: only entries with a larger ID.
+	AfterID int64
+	// Limit bounds the entries of the page; zero or less means the
+	// store's default.
+	Limit int
+	// Newest asks for the Limit matching entries with the largest IDs
+	// (the backlog of a tail) rather than the smallest; they are still
+	// returned in ascending ID order and More is false.
+	Newest bool
+}
+
+// TailPage is the answer to a TailQuery.
+type TailPage struct {
+	// Entries match the filter, in ascending ID order.
+	Entries []Entry
+	// LastID is the AfterID of the next query: every matching entry with
+	// AfterID < ID <= LastID is in Entries (except, with Newest, those
+	// older than the page). It is smaller than AfterID only when the
+	// store's largest ID went back (entries deleted): then it is that ID.
+	LastID int64
+	// More reports that entries past LastID may be stored already: ask
+	// again at once rather than wait for Changed.
+	More bool
+}
+
+// Broadcast wakes every waiter at once: Wait returns a channel that the
+// next Notify closes. The zero value is ready to use; it is safe for
+// concurrent use and costs one lock per call.
+type Broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// Wait returns a channel closed by the next Notify.
+func (b *Broadcast) Wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+// Notify closes the channel every Wait since the previous Notify returned.
+func (b *Broadcast) Notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
 }

@@ -28,7 +28,27 @@ type funcStore struct {
 	// DeliveriesFunc and ServicesFunc answer the calls of the same names.
 	DeliveriesFunc func(ctx context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error)
 	ServicesFunc   func(ctx context.Context) ([]string, error)
+	// TailFunc and LastIDFunc answer the calls of the same names;
+	// Changed never fires.
+	TailFunc   func(ctx context.Context, q aggregator.TailQuery) (aggregator.TailPage, error)
+	LastIDFunc func(ctx context.Context) (int64, error)
 }
+
+func (s *funcStore) Tail(ctx context.Context, q aggregator.TailQuery) (aggregator.TailPage, error) {
+	if s.TailFunc == nil {
+		return aggregator.TailPage{}, errors.New("fake: unexpected Tail call")
+	}
+	return s.TailFunc(ctx, q)
+}
+
+func (s *funcStore) LastID(ctx context.Context) (int64, error) {
+	if s.LastIDFunc == nil {
+		return 0, errors.New("fake: unexpected LastID call")
+	}
+	return s.LastIDFunc(ctx)
+}
+
+func (s *funcStore) Changed() <-chan struct{} { return nil }
 
 func (s *funcStore) Deliveries(ctx context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error) {
 	if s.DeliveriesFunc == nil {
@@ -76,7 +96,64 @@ type memStore struct {
 	queries    []aggregator.EntryQuery
 	// dqueries records every Deliveries query.
 	dqueries []aggregator.DeliveryQuery
+	// tqueries records every Tail query.
+	tqueries []aggregator.TailQuery
+	// changed is signalled by add.
+	changed aggregator.Broadcast
 }
+
+// add stores entries (their IDs set by the caller, above every stored
+// one) as a committed Ingest would, and signals Changed.
+func (s *memStore) add(entries ...aggregator.Entry) {
+	s.mu.Lock()
+	s.entries = append(s.entries, entries...)
+	s.mu.Unlock()
+	s.changed.Notify()
+}
+
+// Tail answers with the TailQuery semantics over the entries by ID.
+func (s *memStore) Tail(_ context.Context, q aggregator.TailQuery) (aggregator.TailPage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tqueries = append(s.tqueries, q)
+	if q.Limit < 1 || q.Limit > 1000 {
+		return aggregator.TailPage{}, fmt.Errorf("mem: bad tail limit=%d", q.Limit)
+	}
+	var top int64
+	var out []aggregator.Entry
+	for _, e := range s.entries {
+		top = max(top, e.ID)
+		if e.ID > q.AfterID && matches(&q.Filter, &e) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b aggregator.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	page := aggregator.TailPage{LastID: top}
+	switch {
+	case q.Newest:
+		page.Entries = out[max(0, len(out)-q.Limit):]
+	case len(out) > q.Limit:
+		page.Entries = out[:q.Limit]
+		page.LastID, page.More = out[q.Limit-1].ID, true
+	default:
+		page.Entries = out
+	}
+	return page, nil
+}
+
+// LastID is the largest ID of the entries.
+func (s *memStore) LastID(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var top int64
+	for _, e := range s.entries {
+		top = max(top, e.ID)
+	}
+	return top, nil
+}
+
+// Changed is closed by the next add.
+func (s *memStore) Changed() <-chan struct{} { return s.changed.Wait() }
 
 // Deliveries answers from the deliveries map with the DeliveryFilter
 // semantics, newest ReceivedAt first.

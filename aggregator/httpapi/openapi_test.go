@@ -634,6 +634,38 @@ func (openAPIShapeStore) Services(context.Context) ([]string, error) {
 	return []string{"webhook-server"}, nil
 }
 
+// Tail answers the entries of Entries past AfterID, by ID.
+func (st openAPIShapeStore) Tail(ctx context.Context, q aggregator.TailQuery) (aggregator.TailPage, error) {
+	all, _ := st.Entries(ctx, aggregator.EntryQuery{})
+	page := aggregator.TailPage{LastID: 2}
+	for _, e := range all.Entries {
+		if e.ID > q.AfterID {
+			page.Entries = append(page.Entries, e)
+		}
+	}
+	return page, nil
+}
+
+func (openAPIShapeStore) LastID(context.Context) (int64, error) { return 2, nil }
+
+func (openAPIShapeStore) Changed() <-chan struct{} { return nil }
+
+// cancelOnReady records an answer and, once an event stream has written
+// its ready event, cancels the request, which ends the stream.
+type cancelOnReady struct {
+	*httptest.ResponseRecorder
+	cancel context.CancelFunc
+}
+
+func (c cancelOnReady) Write(b []byte) (int, error) {
+	n, err := c.ResponseRecorder.Write(b)
+	if strings.HasPrefix(c.Header().Get("Content-Type"), contentTypeEventStream) &&
+		strings.Contains(c.Body.String(), "\nevent: ready\n") {
+		c.cancel()
+	}
+	return n, err
+}
+
 // TestOpenAPIResponsesAsDocumented sends requests that succeed or fail in
 // each documented way and checks every answer against the document: its
 // status is documented, its media type too, and a JSON body matches the
@@ -679,6 +711,9 @@ func TestOpenAPIResponsesAsDocumented(t *testing.T) {
 		{"GET /logs/api/pr-flow/{identifier}", "/logs/api/pr-flow/pr-5", 200},
 		{"GET /logs/api/pr-flow/{identifier}", "/logs/api/pr-flow/pr-x", 400},
 		{"GET /logs/api/pr-flow/{identifier}", "/logs/api/pr-flow/nope", 404},
+		{"GET /logs/api/stream", "/logs/api/stream?after=0&level=WARN&step=assign_reviewers", 200},
+		{"GET /logs/api/stream", "/logs/api/stream?backlog=2", 200},
+		{"GET /logs/api/stream", "/logs/api/stream?backlog=1001&after=-1", 422},
 		{"GET /logs", "/logs?level=warn&service=webhook-server&startDate=2026-07-31T00:00:00Z", 200},
 		{"GET /logs", "/logs?limit=1", 200},
 		{"GET /logs", "/logs?startDate=nope", 400},
@@ -701,10 +736,13 @@ func TestOpenAPIResponsesAsDocumented(t *testing.T) {
 				t.Fatalf("%s is not documented", tc.op)
 			}
 			covered[tc.op] = true
-			r := httptest.NewRequest(http.MethodGet, tc.target, nil)
+			// An event stream ends once it is ready (cancelOnReady).
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			r := httptest.NewRequestWithContext(ctx, http.MethodGet, tc.target, nil)
 			r.RemoteAddr = "127.0.0.1:1"
 			w := httptest.NewRecorder()
-			s.ServeHTTP(w, r)
+			s.ServeHTTP(cancelOnReady{w, cancel}, r)
 			if w.Code != tc.status {
 				t.Fatalf("status=%d, want %d; body=%.300s", w.Code, tc.status, w.Body)
 			}
@@ -729,6 +767,9 @@ func (d *openAPIDoc) checkResponse(t *testing.T, op openAPIOperation, w *httptes
 		Ref     string `json:"$ref"`
 		Content map[string]struct {
 			Schema json.RawMessage `json:"schema"`
+			// Events are the data schemas of an event stream's events,
+			// by event name.
+			Events map[string]json.RawMessage `json:"x-hooktail-events"`
 		} `json:"content"`
 	}
 	if err := json.Unmarshal(raw, &resp); err != nil {
@@ -741,14 +782,21 @@ func (d *openAPIDoc) checkResponse(t *testing.T, op openAPIOperation, w *httptes
 		}
 	}
 	got, _, _ := strings.Cut(w.Header().Get("Content-Type"), ";")
-	var schema json.RawMessage
+	var (
+		schema json.RawMessage
+		events map[string]json.RawMessage
+	)
 	for mt, c := range resp.Content {
 		if mt, _, _ = strings.Cut(mt, ";"); strings.TrimSpace(mt) == got {
-			schema = c.Schema
+			schema, events = c.Schema, c.Events
 		}
 	}
 	if schema == nil {
 		t.Fatalf("answered %s, not a documented media type of %d (%v)", got, w.Code, slices.Collect(maps.Keys(resp.Content)))
+	}
+	if got == contentTypeEventStream {
+		d.checkEvents(t, events, w.Body.String())
+		return
 	}
 	if got != contentTypeJSON {
 		return
@@ -762,6 +810,50 @@ func (d *openAPIDoc) checkResponse(t *testing.T, op openAPIOperation, w *httptes
 	}
 	for _, e := range d.validate(sch, body, "body") {
 		t.Error(e)
+	}
+}
+
+// checkEvents checks an event stream: every event's name is documented
+// (x-hooktail-events of the media type) and its data is JSON matching the
+// event's schema; a stream that sent no event at all fails.
+func (d *openAPIDoc) checkEvents(t *testing.T, documented map[string]json.RawMessage, body string) {
+	t.Helper()
+	n := 0
+	for block := range strings.SplitSeq(body, "\n\n") {
+		name, data := "message", ""
+		for line := range strings.SplitSeq(block, "\n") {
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				name = value
+			case "data":
+				data = value
+			}
+		}
+		if data == "" {
+			continue
+		}
+		n++
+		raw, ok := documented[name]
+		if !ok {
+			t.Errorf("event %q is not documented", name)
+			continue
+		}
+		var body, sch any
+		if err := json.Unmarshal([]byte(data), &body); err != nil {
+			t.Errorf("event %q: data %q is not JSON: %v", name, data, err)
+			continue
+		}
+		if err := json.Unmarshal(raw, &sch); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range d.validate(sch, body, "event "+name) {
+			t.Error(e)
+		}
+	}
+	if n == 0 {
+		t.Errorf("the stream sent no event: %q", body)
 	}
 }
 

@@ -77,6 +77,13 @@ type Options struct {
 	// Exports runs the export jobs of /api/exports* (SPEC §5.4); nil
 	// leaves those routes out.
 	Exports ExportJobs
+	// StreamHeartbeat is how often /logs/api/stream writes a comment to
+	// an idle stream; zero means DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
+	// StreamPoll is how often an open stream looks for new entries
+	// without a signal from the store (Store.Changed); zero means
+	// DefaultStreamPoll.
+	StreamPoll time.Duration
 }
 
 // loopbackNetworks is what a nil Options.TrustedNetworks trusts.
@@ -101,6 +108,8 @@ type Server struct {
 	router   *mux.Router
 	// requests is hooktail_http_request_duration_seconds{route, code}.
 	requests *prometheus.HistogramVec
+	// streams ends the open /logs/api/stream answers (CloseStreams).
+	streams *streamSet
 }
 
 var (
@@ -122,6 +131,7 @@ func New(opts Options) (*Server, error) {
 		webPage:  opts.WebPage,
 		exports:  opts.Exports,
 		requests: newRequestMetrics(),
+		streams:  newStreamSet(opts.StreamHeartbeat, opts.StreamPoll),
 	}
 	networks := opts.TrustedNetworks
 	if networks == nil {
@@ -197,6 +207,7 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc("/logs/api/step-logs/{hook_id}/{step_name}",
 		s.protect(guard{fam: familyViewer, alwaysTrusted: true}, s.handleStepLogs)).Methods(get...)
 	r.HandleFunc("/logs/api/pr-flow/{identifier}", s.protect(viewer, s.handlePRFlow)).Methods(get...)
+	r.HandleFunc("/logs/api/stream", s.protect(viewer, s.handleStream)).Methods(get...)
 	if s.webPage != nil {
 		r.Handle("/", s.webPage).Methods(get...)
 		r.PathPrefix("/ui/").Handler(s.webPage).Methods(get...)

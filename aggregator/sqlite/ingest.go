@@ -78,6 +78,9 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 		return aggregator.IngestResult{}, storageError(fmt.Errorf("commit ingest batch: %w", err))
 	}
 	s.wrote()
+	if res.Stored > 0 || w.filled {
+		s.changed.Notify()
+	}
 	s.truncateWALLocked()
 	s.checkSizeLocked()
 	// Only committed ids may enter the caches.
@@ -156,6 +159,8 @@ type batchWriter struct {
 	receivedBox any
 	// cur is the batch index of the entry being stored.
 	cur int
+	// filled is set once a copy filled a stored entry's empty fields.
+	filled bool
 	// dedupe holds the stored entries (before and during the batch) that
 	// share a dedupe key with an entry of the batch.
 	dedupe map[dedupeKey][]identity
@@ -476,6 +481,7 @@ func (w *batchWriter) copyOf(e *aggregator.Entry, ref entryRef) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("fill entry %d from its copy: %w", id, err)
 	}
+	w.filled = true
 	if !hadHook && stored.HookID != "" {
 		// The entry joins a delivery only now.
 		h := w.hooks[stored.HookID]

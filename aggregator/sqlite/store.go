@@ -123,6 +123,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// changed is signalled after every committed Ingest that stored or
+	// changed an entry (Changed).
+	changed aggregator.Broadcast
 }
 
 type fileKey struct {

@@ -248,7 +248,10 @@ func serve(ctx context.Context, cfg *config.Aggregator, logger *slog.Logger, opt
 	if tlsConfig != nil {
 		httpLn = tls.NewListener(httpLn, tlsConfig)
 	}
+	// No WriteTimeout: it would cut the live streams of /logs/api/stream,
+	// which Shutdown ends through CloseStreams instead of waiting for them.
 	httpSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpSrv.RegisterOnShutdown(api.CloseStreams)
 
 	grpcLn, err := net.Listen("tcp", cfg.Listen.GRPC)
 	if err != nil {

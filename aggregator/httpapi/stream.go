@@ -1,0 +1,307 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hooktail/hooktail/aggregator"
+)
+
+// Defaults of the Options of /logs/api/stream.
+const (
+	// DefaultStreamHeartbeat is the default Options.StreamHeartbeat: well
+	// under the idle timeouts of common proxies (60 s).
+	DefaultStreamHeartbeat = 15 * time.Second
+	// DefaultStreamPoll is the default Options.StreamPoll.
+	DefaultStreamPoll = time.Second
+)
+
+const (
+	contentTypeEventStream = "text/event-stream"
+	// streamPage is the number of entries one store call of a stream
+	// reads at most.
+	streamPage = 500
+	// maxBacklog bounds the backlog parameter.
+	maxBacklog = 1000
+	// streamRetry is the reconnection delay the stream asks EventSource
+	// clients for.
+	streamRetry = "retry: 1000\n\n"
+	// lastEventIDParam is the Last-Event-ID header as FastAPI names a
+	// header parameter in its errors.
+	lastEventIDParam = "last-event-id"
+)
+
+// errStreamsClosed ends a stream's catch-up once CloseStreams was called.
+var errStreamsClosed = errors.New("streams closed: shutting down")
+
+// streamSet holds what the open streams share: their timing and the
+// signal that ends them.
+type streamSet struct {
+	heartbeat time.Duration
+	poll      time.Duration
+	closing   chan struct{}
+	once      sync.Once
+}
+
+func newStreamSet(heartbeat, poll time.Duration) *streamSet {
+	if heartbeat <= 0 {
+		heartbeat = DefaultStreamHeartbeat
+	}
+	if poll <= 0 {
+		poll = DefaultStreamPoll
+	}
+	return &streamSet{heartbeat: heartbeat, poll: poll, closing: make(chan struct{})}
+}
+
+// CloseStreams ends every open /logs/api/stream answer, and makes those
+// opened from now on end after their catch-up. A stream never ends on its
+// own, and http.Server.Shutdown waits for every handler: register this
+// with http.Server.RegisterOnShutdown. Clients reconnect (to another
+// instance, or to this one restarted) from the last entry they got.
+// Safe to call more than once and concurrently.
+func (s *Server) CloseStreams() {
+	s.streams.once.Do(func() { close(s.streams.closing) })
+}
+
+// handleStream serves GET /logs/api/stream: a live tail of the entries
+// that match the filters, as server-sent events, oldest ID first. It
+// resumes after the Last-Event-ID header, else after the after parameter;
+// without either it starts at the newest entry, after a backlog of the
+// last backlog matching entries. See openapi.json for the wire format.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	q := newQueryParams(r)
+	pr := q.integer("pr_number", intRule{})
+	after := q.integer("after", offsetRule())
+	backlog := q.integer("backlog", intRule{max: maxBacklog, hasMin: true, hasMax: true})
+	resume := q.headerInteger(r, lastEventIDParam, offsetRule())
+	if len(q.errs) > 0 {
+		writeValidation(w, q.errs)
+		return
+	}
+	filter := aggregator.EntryFilter{
+		HookID:     q.str("hook_id"),
+		Repository: q.str("repository"),
+		EventType:  q.str("event_type"),
+		GithubUser: q.str("github_user"),
+		Step:       q.str("step"),
+		Levels:     levelsFor(q.str("level")),
+		Search:     q.str("search"),
+		PRNumber:   pr.value,
+	}
+	services, none := scopeOf(r)
+	filter.Services = services
+	// A PR number of 0, a negative one or one beyond int64 matches
+	// nothing, as in /logs/api/entries.
+	none = none || (pr.set && (pr.value <= 0 || pr.huge))
+
+	if r.Method == http.MethodHead {
+		setStreamHeaders(w)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	ctx := r.Context()
+	top, err := s.store.LastID(ctx)
+	if err != nil {
+		s.storeError(w, r, "last id", err)
+		return
+	}
+	last := top
+	// A resume point past the newest entry (the database was replaced)
+	// is the newest entry.
+	var backlogPage []aggregator.Entry
+	switch {
+	case resume.set:
+		last = min(last, resume.value)
+	case after.set:
+		last = min(last, after.value)
+	case backlog.value > 0 && !none:
+		page, err := s.store.Tail(ctx, aggregator.TailQuery{Filter: filter, Limit: toInt(backlog.value), Newest: true})
+		if err != nil {
+			s.storeError(w, r, "tail backlog", err)
+			return
+		}
+		backlogPage, last = page.Entries, page.LastID
+	}
+
+	setStreamHeaders(w)
+	rc := http.NewResponseController(w)
+	// No server-wide write timeout may cut a stream.
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	sw := newSSEWriter(w, rc)
+	sw.raw(streamRetry)
+	for i := range backlogPage {
+		sw.entry(&backlogPage[i])
+	}
+	if none {
+		// Nothing can match: every matching entry up to the newest was
+		// sent.
+		last = top
+	}
+	if err := sw.flush(); err != nil {
+		s.streamEnded(r, err)
+		return
+	}
+
+	// catchUp sends every matching entry past last and returns the
+	// channel of the next change, taken before the last read.
+	catchUp := func() (<-chan struct{}, error) {
+		for {
+			changed := s.store.Changed()
+			if none {
+				return changed, sw.flush()
+			}
+			page, err := s.store.Tail(ctx, aggregator.TailQuery{Filter: filter, AfterID: last, Limit: streamPage})
+			if err != nil {
+				s.logStoreError(r, "tail", err)
+				return nil, err
+			}
+			for i := range page.Entries {
+				sw.entry(&page.Entries[i])
+			}
+			last = page.LastID
+			if err := sw.flush(); err != nil || !page.More {
+				return changed, err
+			}
+			select {
+			case <-s.streams.closing:
+				return nil, errStreamsClosed
+			default:
+			}
+		}
+	}
+	changed, err := catchUp()
+	if err != nil {
+		s.streamEnded(r, err)
+		return
+	}
+	sw.raw(fmt.Sprintf("event: ready\ndata: {\"last_id\":%d}\n\n", last))
+	if err := sw.flush(); err != nil {
+		s.streamEnded(r, err)
+		return
+	}
+
+	heartbeat := time.NewTicker(s.streams.heartbeat)
+	defer heartbeat.Stop()
+	poll := time.NewTicker(s.streams.poll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.streams.closing:
+			return
+		case <-heartbeat.C:
+			sw.raw(": ping\n\n")
+			if err := sw.flush(); err != nil {
+				s.streamEnded(r, err)
+				return
+			}
+			continue
+		case <-changed:
+		case <-poll.C:
+		}
+		if changed, err = catchUp(); err != nil {
+			s.streamEnded(r, err)
+			return
+		}
+	}
+}
+
+// streamEnded logs why a stream ended early, at Debug: the client went
+// away, or a store error already logged.
+func (s *Server) streamEnded(r *http.Request, err error) {
+	s.log.DebugContext(r.Context(), "stream ended", logKeyPath, r.URL.Path, logKeyError, err)
+}
+
+// setStreamHeaders sets the headers of an event stream: no caching, and
+// no buffering by a proxy (nginx honours X-Accel-Buffering).
+func setStreamHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", contentTypeEventStream)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// headerInteger reads an optional integer header parameter as integer
+// reads a query parameter (the last value wins; empty means absent), with
+// FastAPI's errors located at ["header", name].
+func (q *queryParams) headerInteger(r *http.Request, name string, rule intRule) intParam {
+	vs := r.Header.Values(name)
+	if len(vs) == 0 || vs[len(vs)-1] == "" {
+		return intParam{value: rule.def}
+	}
+	hq := &queryParams{values: url.Values{name: {vs[len(vs)-1]}}}
+	p := hq.integer(name, rule)
+	for _, e := range hq.errs {
+		e.Loc = []string{"header", name}
+		q.errs = append(q.errs, e)
+	}
+	return p
+}
+
+// sseWriter writes server-sent events through a buffer; flush sends what
+// is buffered to the client. The first error sticks.
+type sseWriter struct {
+	w   *bufio.Writer
+	rc  *http.ResponseController
+	buf bytes.Buffer
+	enc *json.Encoder
+	err error
+}
+
+func newSSEWriter(w http.ResponseWriter, rc *http.ResponseController) *sseWriter {
+	sw := &sseWriter{w: bufio.NewWriterSize(w, 32<<10), rc: rc}
+	sw.enc = json.NewEncoder(&sw.buf)
+	sw.enc.SetEscapeHTML(false)
+	return sw
+}
+
+// raw writes literal event text.
+func (sw *sseWriter) raw(text string) {
+	if sw.err == nil {
+		_, sw.err = sw.w.WriteString(text)
+	}
+}
+
+// entry writes e as an entry event: its ID as the event ID, and its JSON
+// (as one item of /logs/api/entries) on one data line; JSON encoding
+// escapes every line break.
+func (sw *sseWriter) entry(e *aggregator.Entry) {
+	if sw.err != nil {
+		return
+	}
+	sw.buf.Reset()
+	sw.buf.WriteString("id: ")
+	sw.buf.Write(strconv.AppendInt(sw.buf.AvailableBuffer(), e.ID, 10))
+	sw.buf.WriteString("\nevent: entry\ndata: ")
+	if err := sw.enc.Encode(newLogEntry(e)); err != nil { // ends with "\n"
+		sw.err = fmt.Errorf("encode entry %d: %w", e.ID, err)
+		return
+	}
+	sw.buf.WriteByte('\n')
+	_, sw.err = sw.w.Write(sw.buf.Bytes())
+}
+
+// flush sends the buffered events to the client.
+func (sw *sseWriter) flush() error {
+	if sw.err != nil {
+		return sw.err
+	}
+	if err := sw.w.Flush(); err != nil {
+		sw.err = fmt.Errorf("write stream: %w", err)
+		return sw.err
+	}
+	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		sw.err = fmt.Errorf("flush stream: %w", err)
+	}
+	return sw.err
+}
