@@ -40,17 +40,38 @@ func recordRoute(next http.Handler) http.Handler {
 	})
 }
 
+// streamRoute is the live tail's route: its successful answers last as
+// long as the client stays, so they are counted by streamsOpen, not timed.
+const streamRoute = "/logs/api/stream"
+
+func newStreamsOpen(open func() float64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hooktail_http_streams_open",
+		Help: "Live tails (/logs/api/stream) being served now.",
+	}, open)
+}
+
 // observe records one request's duration.
 func (s *Server) observe(route *matchedRoute, rec *statusRecorder, start time.Time) {
 	label := route.template
 	if label == "" {
 		label = unmatchedRoute
 	}
-	s.requests.WithLabelValues(label, strconv.Itoa(rec.status())).Observe(s.now().Sub(start).Seconds())
+	code := rec.status()
+	if label == streamRoute && code == 200 {
+		return
+	}
+	s.requests.WithLabelValues(label, strconv.Itoa(code)).Observe(s.now().Sub(start).Seconds())
 }
 
 // Describe implements prometheus.Collector.
-func (s *Server) Describe(ch chan<- *prometheus.Desc) { s.requests.Describe(ch) }
+func (s *Server) Describe(ch chan<- *prometheus.Desc) {
+	s.requests.Describe(ch)
+	s.streamsOpen.Describe(ch)
+}
 
 // Collect implements prometheus.Collector.
-func (s *Server) Collect(ch chan<- prometheus.Metric) { s.requests.Collect(ch) }
+func (s *Server) Collect(ch chan<- prometheus.Metric) {
+	s.requests.Collect(ch)
+	s.streamsOpen.Collect(ch)
+}

@@ -110,6 +110,8 @@ type Server struct {
 	requests *prometheus.HistogramVec
 	// streams ends the open /logs/api/stream answers (CloseStreams).
 	streams *streamSet
+	// streamsOpen is hooktail_http_streams_open.
+	streamsOpen prometheus.GaugeFunc
 }
 
 var (
@@ -133,6 +135,7 @@ func New(opts Options) (*Server, error) {
 		requests: newRequestMetrics(),
 		streams:  newStreamSet(opts.StreamHeartbeat, opts.StreamPoll),
 	}
+	s.streamsOpen = newStreamsOpen(func() float64 { return float64(s.streams.open.Load()) })
 	networks := opts.TrustedNetworks
 	if networks == nil {
 		networks = loopbackNetworks()

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooktail/hooktail/aggregator"
@@ -49,6 +50,8 @@ type streamSet struct {
 	poll      time.Duration
 	closing   chan struct{}
 	once      sync.Once
+	// open counts the streams being served (hooktail_http_streams_open).
+	open atomic.Int64
 }
 
 func newStreamSet(heartbeat, poll time.Duration) *streamSet {
@@ -131,6 +134,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		backlogPage, last = page.Entries, page.LastID
 	}
 
+	s.streams.open.Add(1)
+	defer s.streams.open.Add(-1)
 	setStreamHeaders(w)
 	rc := http.NewResponseController(w)
 	// No server-wide write timeout may cut a stream.

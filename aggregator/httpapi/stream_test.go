@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hooktail/hooktail/aggregator"
 	"github.com/hooktail/hooktail/aggregator/httpapi"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
@@ -790,4 +792,55 @@ func TestStreamSQLite(t *testing.T) {
 	ids = append(ids, c2.entries(len(want)-len(ids))...)
 	wg.Wait()
 	checkIDs(t, "both streams", ids, want)
+}
+
+// TestStreamMetrics checks that open streams are counted, and that a
+// stream's length never lands in the request duration histogram (it would
+// make every percentile of the route meaningless); its errors still do.
+func TestStreamMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	api, srv := streamServer(t, streamStore(3), nil)
+	reg.MustRegister(api)
+	gauge := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "hooktail_http_streams_open" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no hooktail_http_streams_open")
+		return 0
+	}
+	if g := gauge(); g != 0 {
+		t.Fatalf("streams open before any: %v", g)
+	}
+	c := openStream(t, srv, "/logs/api/stream?backlog=2", nil)
+	c.start()
+	if g := gauge(); g != 1 {
+		t.Errorf("streams open with one client: %v, want 1", g)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/logs/api/stream?backlog=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c.close()
+	deadline := time.Now().Add(streamWait)
+	for gauge() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("streams open after the client left: %v, want 0", gauge())
+		}
+		time.Sleep(time.Millisecond) // poll: the handler returns after the client left
+	}
+	got := histogramCounts(t, reg, "hooktail_http_request_duration_seconds")
+	if n := got["code=200,route=/logs/api/stream"]; n != 0 {
+		t.Errorf("a stream's duration was observed %d times", n)
+	}
+	if n := got["code=422,route=/logs/api/stream"]; n != 1 {
+		t.Errorf("a bad stream request was observed %d times, want 1 (all: %v)", n, got)
+	}
 }
