@@ -876,6 +876,13 @@
     show();
   }
 
+  // A browser sent to /logs?search=… (the generic logs API's URL) gets
+  // the search view with the same filters: they have the same names.
+  if (location.pathname === '/logs' && location.search && !location.hash) {
+    const q = new URLSearchParams(location.search);
+    for (const k of ['limit', 'offset']) q.delete(k);
+    history.replaceState(null, '', '/logs#/search' + (q.toString() ? '?' + q.toString() : ''));
+  }
   setupKeyDialog();
   setupTZ();
   window.addEventListener('hashchange', route);
