@@ -306,18 +306,24 @@
       e.step && opts.showStep !== false ? h('span', { class: 'stepname', title: 'step' }, e.step) : null,
       e.parse_error ? h('span', { class: 'flag', title: 'the parser could not read this record; it is stored as written' }, 'raw') : null,
       e.hook_id && opts.linkDelivery ? h('a', { class: 'delivery-link', href: hashFor('delivery', e.hook_id), title: 'open delivery ' + e.hook_id }, e.hook_id.slice(0, 8) + '…') : null,
-      h('span', { class: 'msg' }, opts.highlight ? highlight(msg, opts.highlight) : msg),
-      exc ? h('pre', { class: 'exc' }, opts.highlight ? highlight(exc, opts.highlight) : exc) : null,
+      h('span', { class: 'msg' }, opts.highlight ? opts.highlight(msg) : msg),
+      exc ? h('pre', { class: 'exc' }, opts.highlight ? opts.highlight(exc) : exc) : null,
     );
     return line;
   }
 
-  // highlight marks the searched words' prefixes in text (text nodes only).
-  function highlight(text, search) {
-    const words = (search.match(/[\p{L}\p{N}]+/gu) || []).map((w) => w.toLowerCase());
-    if (!words.length || !text) return text;
+  // highlighter returns a function that marks the searched words'
+  // prefixes in a text (as text nodes and <mark> elements), or null when
+  // the search has no word.
+  function highlighter(search) {
+    const words = ((search || '').match(/[\p{L}\p{N}]+/gu) || []).map((w) => w.toLowerCase());
+    if (!words.length) return null;
     const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     const re = new RegExp(`(?<![\\p{L}\\p{N}])(${esc.join('|')})`, 'giu');
+    return (text) => (text ? highlight(text, re) : text);
+  }
+
+  function highlight(text, re) {
     const out = [];
     let last = 0;
     for (const m of text.matchAll(re)) {
@@ -667,6 +673,7 @@
       return;
     }
     let offset = 0;
+    const lineOpts = { showService: true, showRepo: true, linkDelivery: true, highlight: highlighter(filters.search) };
     const load = async () => {
       results.setAttribute('aria-busy', 'true');
       more.disabled = true;
@@ -674,7 +681,9 @@
         const b = await api('/logs', { ...filters, limit: SEARCH_PAGE, offset }, signal);
         const pg = b.data.pagination;
         $('#search-total').textContent = `${pg.total.toLocaleString()} matching line${pg.total === 1 ? '' : 's'}, newest first`;
-        for (const l of b.data.logs) results.append(logLine(fromGeneric(l), { showService: true, showRepo: true, linkDelivery: true, highlight: filters.search || '' }));
+        const frag = document.createDocumentFragment();
+        for (const l of b.data.logs) frag.append(logLine(fromGeneric(l), lineOpts));
+        results.append(frag);
         if (!b.data.logs.length && offset === 0) results.append(h('p', { class: 'empty' }, 'Nothing matches.'));
         offset = pg.nextOffset ?? offset;
         more.hidden = pg.nextOffset === null || pg.nextOffset === undefined;
@@ -841,10 +850,16 @@
       const { value, done } = await reader.read();
       if (done) return;
       buf += dec.decode(value, { stream: true });
-      let nl;
-      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+      // Lines end with \n, \r\n or \r. A \r at the very end may be the
+      // first half of a \r\n: keep it for the next chunk.
+      let pos = 0;
+      for (;;) {
+        const lf = buf.indexOf('\n', pos);
+        const cr = buf.indexOf('\r', pos);
+        const nl = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+        if (nl < 0 || (nl === cr && nl + 1 >= buf.length)) break;
+        const line = buf.slice(pos, nl);
+        pos = nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1);
         if (line === '') {
           if (ev.data.length) onEvent({ event: ev.event, data: ev.data.join('\n'), id: ev.id });
           ev = { event: 'message', data: [], id: ev.id };
@@ -859,6 +874,7 @@
         else if (field === 'event') ev.event = val;
         else if (field === 'id') ev.id = val;
       }
+      buf = buf.slice(pos);
     }
   }
 
