@@ -320,7 +320,7 @@ type stepWindow struct {
 }
 
 // windowOf computes a step's window. Known start and duration give the
-// exact window; a known start alone runs to the attempt's end (the later of
+// exact window (to the end of the duration's last millisecond); a known start alone runs to the attempt's end (the later of
 // its completion and its last entry); no start gives the whole attempt.
 func windowOf(d *aggregator.Delivery, st *aggregator.Step) stepWindow {
 	attemptEnd := laterOf(d.CompletedAt, d.LastEntryAt)
@@ -332,7 +332,10 @@ func windowOf(d *aggregator.Delivery, st *aggregator.Step) stepWindow {
 		}
 		return stepWindow{start: start, end: attemptEnd, whole: true}
 	case st.DurationMS != nil:
-		end := st.StartedAt.Add(time.Duration(*st.DurationMS) * time.Millisecond)
+		// Upstream truncates durations to whole milliseconds: a step of
+		// "10 ms" ran for up to 10.999 ms, and its last lines (often its
+		// error) come in that last part of a millisecond.
+		end := st.StartedAt.Add(time.Duration(*st.DurationMS+1)*time.Millisecond - time.Microsecond)
 		return stepWindow{start: st.StartedAt, end: end, exact: true}
 	default:
 		if !attemptEnd.IsZero() && attemptEnd.Before(st.StartedAt) {

@@ -339,7 +339,7 @@ func TestStepLogsSeed000(t *testing.T) {
 	if got := body["log_count"]; got != json.Number("3") {
 		t.Errorf("log_count=%v, want 3", got)
 	}
-	wantWindow := jsonOf(t, `{"start":"2024-01-15T10:00:05.123456+00:00","end":"2024-01-15T10:00:19.567456+00:00","exact":true}`)
+	wantWindow := jsonOf(t, `{"start":"2024-01-15T10:00:05.123456+00:00","end":"2024-01-15T10:00:19.568455+00:00","exact":true}`)
 	if diff := cmp.Diff(wantWindow, body["window"]); diff != "" {
 		t.Errorf("window (-want +got):\n%s", diff)
 	}
@@ -462,7 +462,8 @@ func windowStore() *memStore {
 		e(3, hook, 2, "2026-07-31T10:00:10Z", "exact start", ""),
 		e(4, hook, 2, "2026-07-31T10:00:12.5Z", "inside", ""),
 		e(5, hook, 2, "2026-07-31T10:00:15Z", "exact end", ""),
-		e(6, hook, 2, "2026-07-31T10:00:15.000001Z", "after exact", ""),
+		e(6, hook, 2, "2026-07-31T10:00:15.001Z", "after exact", ""),
+		e(13, hook, 2, "2026-07-31T10:00:15.000999Z", "exact end, truncated ms", ""),
 		e(7, hook, 2, "2026-07-31T10:00:05Z", "early marker", "marked"),
 		e(8, hook, 2, "2026-07-31T10:00:20.5Z", "marked inside", "marked"),
 		e(9, hook, 2, "2026-07-31T10:00:31Z", "summary", ""),
@@ -482,34 +483,34 @@ func TestStepLogsWindows(t *testing.T) {
 		timestamp any
 	}{
 		"exact window, bounds inclusive": {
-			"exact", []string{"exact start", "inside", "exact end"}, 3,
-			`{"start":"2026-07-31T10:00:10+00:00","end":"2026-07-31T10:00:15+00:00","exact":true}`,
+			"exact", []string{"exact start", "inside", "exact end", "exact end, truncated ms"}, 4,
+			`{"start":"2026-07-31T10:00:10+00:00","end":"2026-07-31T10:00:15.000999+00:00","exact":true}`,
 			"2026-07-31T10:00:10+00:00",
 		},
 		"open window runs to the attempt's last entry": {
-			"open", []string{"inside", "exact end", "after exact", "marked inside", "summary"}, 5,
+			"open", []string{"inside", "exact end", "exact end, truncated ms", "after exact", "marked inside", "summary"}, 6,
 			`{"start":"2026-07-31T10:00:12+00:00","end":"2026-07-31T10:00:31+00:00","exact":false}`,
 			"2026-07-31T10:00:12+00:00",
 		},
 		"no start: the whole attempt": {
 			"nostart", []string{"no timestamp", "request", "early marker", "before exact", "exact start", "inside",
-				"exact end", "after exact", "marked inside", "summary"}, 10,
+				"exact end", "exact end, truncated ms", "after exact", "marked inside", "summary"}, 11,
 			`{"start":"2026-07-31T10:00:00+00:00","end":"2026-07-31T10:00:31+00:00","exact":false}`,
 			nil,
 		},
 		"explicit marker outside the window": {
 			"marked", []string{"early marker", "marked inside"}, 2,
-			`{"start":"2026-07-31T10:00:20+00:00","end":"2026-07-31T10:00:21+00:00","exact":true}`,
+			`{"start":"2026-07-31T10:00:20+00:00","end":"2026-07-31T10:00:21.000999+00:00","exact":true}`,
 			"2026-07-31T10:00:20+00:00",
 		},
 		"page of an exact window": {
-			"exact?limit=2&offset=1", []string{"inside", "exact end"}, 3, "", "2026-07-31T10:00:10+00:00",
+			"exact?limit=2&offset=1", []string{"inside", "exact end"}, 4, "", "2026-07-31T10:00:10+00:00",
 		},
 		"page with a merged marker": {
 			"marked?limit=1&offset=1", []string{"marked inside"}, 2, "", "2026-07-31T10:00:20+00:00",
 		},
 		"page of the whole attempt": {
-			"nostart?limit=3&offset=8", []string{"marked inside", "summary"}, 10, "", nil,
+			"nostart?limit=3&offset=8", []string{"after exact", "marked inside", "summary"}, 11, "", nil,
 		},
 		"offset past the end": {
 			"marked?offset=5", []string{}, 2, "", "2026-07-31T10:00:20+00:00",
