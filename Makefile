@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PROTOC_GEN := $(BIN)/tools
 
-.PHONY: all build test test-short e2e demo bench bench-e2e proto proto-check vet fmt-check clean
+.PHONY: all build test test-short e2e screenshots demo bench bench-e2e proto proto-check vet fmt-check clean
 
 all: build
 
@@ -17,9 +17,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/example-plugin ./examples/example-plugin
 
 # The whole suite with the race detector; the end-to-end tests run the
-# binaries built above.
+# binaries built above, and the browser tests headless Chromium, which
+# must be there (HOOKTAIL_REQUIRE_BROWSER=1: a missing browser fails them
+# instead of skipping them; HOOKTAIL_CHROMIUM names another binary).
 test: build vet
-	HOOKTAIL_BIN=$(BIN) $(GO) test -race -count=1 -timeout 20m ./...
+	HOOKTAIL_BIN=$(BIN) HOOKTAIL_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 test-short:
 	$(GO) test -short ./...
@@ -27,6 +29,12 @@ test-short:
 # Only the end-to-end tests (real binaries on 127.0.0.1).
 e2e: build
 	HOOKTAIL_BIN=$(BIN) $(GO) test -count=1 -v -run . ./examples/e2e/
+
+# Full-page screenshots of the web page (deliveries, a failed delivery,
+# the live tail) over real ingested logs, from the browser test.
+screenshots: build
+	HOOKTAIL_BIN=$(BIN) HOOKTAIL_REQUIRE_BROWSER=1 HOOKTAIL_SCREENSHOTS=$(CURDIR)/aggregator/webui/screenshots \
+		$(GO) test -count=1 -v -run '^TestWebPage$$' ./examples/e2e/
 
 demo: build
 	$(BIN)/hooktail-demo -bin $(BIN) -examples $(CURDIR)/examples -dir $(CURDIR)/.demo
