@@ -44,7 +44,7 @@ bench:
 
 # End-to-end throughput and query latency (see BENCHMARKS.md).
 bench-e2e: build
-	HOOKTAIL_BIN=$(BIN) HOOKTAIL_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 60m -run 'TestBenchEndToEnd|TestBenchAgentFiles|TestBenchRotationStorm' ./examples/e2e/
+	HOOKTAIL_BIN=$(BIN) HOOKTAIL_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 60m -run 'TestBenchEndToEnd|TestBenchAgentFiles|TestBenchRotationStorm|TestBenchLiveTailLatency|TestBenchWebPage100k' ./examples/e2e/
 
 vet:
 	$(GO) vet ./...
