@@ -13,6 +13,7 @@
   const SEARCH_PAGE = 100;
   const LIVE_MAX_LINES = 5000;   // lines kept on the live page
   const LIVE_BACKLOG = 100;      // recent lines shown when a live view opens
+  const LIVE_SILENCE_MS = 45000; // three of the stream's 15 s heartbeats
 
   // ---------- small DOM helpers ----------
 
@@ -152,9 +153,9 @@
   function askForKey(reason) {
     const dlg = $('#key-dialog');
     $('#key-reason').textContent = reason || 'Enter the API key for this aggregator.';
-    $('#key-input').value = '';
     if (!keyDialogOpen) {
       keyDialogOpen = true;
+      $('#key-input').value = '';
       dlg.showModal();
     }
     $('#key-input').focus();
@@ -170,6 +171,7 @@
       const v = $('#key-input').value.trim();
       if (!v) return;
       sessionStorage.setItem(KEY_STORAGE, v);
+      endpointsCache = null;
       dlg.close();
       updateKeyButton();
       banner('');
@@ -178,6 +180,7 @@
     $('#key-cancel').addEventListener('click', () => dlg.close());
     $('#key-clear').addEventListener('click', () => {
       sessionStorage.removeItem(KEY_STORAGE);
+      endpointsCache = null;
       dlg.close();
       updateKeyButton();
       route();
@@ -232,6 +235,7 @@
 
   function mount(main, tpl) {
     main.append($('#' + tpl).content.cloneNode(true));
+    for (const tz of $$('.tz', main)) tz.textContent = useUTC ? '(UTC)' : '(local time)';
   }
 
   // Form <-> params: every named field maps to the query parameter of the
@@ -254,9 +258,14 @@
     return out;
   }
 
+  // The endpoints list is shared by the views (it does not follow one
+  // view's life) and forgotten when the key changes.
   let endpointsCache = null;
-  async function endpoints(signal) {
-    if (!endpointsCache) endpointsCache = api('/api/endpoints', null, signal).then((b) => b.data || []).catch((err) => { endpointsCache = null; throw err; });
+  function endpoints() {
+    if (!endpointsCache) {
+      endpointsCache = api('/api/endpoints').then((b) => b.data || []);
+      endpointsCache.catch(() => { endpointsCache = null; });
+    }
     return endpointsCache;
   }
   function fillEndpointSelect(select, list, valueKey, selected) {
@@ -360,7 +369,7 @@
     $('#prev-page').disabled = true;
     $('#next-page').disabled = true;
 
-    endpoints(signal).then((list) => fillEndpointSelect(form.elements.endpoint_id, list, 'id', params.get('endpoint_id'))).catch(() => {});
+    endpoints().then((list) => fillEndpointSelect(form.elements.endpoint_id, list, 'id', params.get('endpoint_id'))).catch(() => {});
 
     const table = $('#deliveries');
     const tbody = $('tbody', table);
@@ -461,52 +470,60 @@
     }
   }
 
-  // layoutSteps places each step on the time axis. Steps whose start the
-  // logs carry are exact; the others (upstream's text summary gives
-  // durations only) are placed in order and marked estimated. A step with
-  // no duration that never finished spans to the end. Depth counts the
-  // earlier steps whose span contains the step's.
+  // Steps that wrap the whole processing of a delivery (upstream's
+  // webhook_routing spans every other step).
+  const WRAPPER_STEPS = new Set(['webhook_routing']);
+
+  // layoutSteps places each step on the time axis, in milliseconds from the
+  // delivery's start. Steps whose start the logs carry are exact. The
+  // others (upstream's text summary gives durations only) are estimated: a
+  // wrapper step spans from the start, and the rest follow one another
+  // inside it, in the summary's order. A step that never finished runs to
+  // the end. Everything is clamped to the axis. An exact step's depth
+  // counts the earlier steps whose span contains it; an estimated step is
+  // one level under the wrapper.
   function layoutSteps(d) {
     const steps = d.steps || [];
-    const t0Known = steps.map((s) => parseTime(s.started_at)).filter((t) => t !== null);
+    const known = steps.map((s) => parseTime(s.started_at)).filter((t) => t !== null);
     let t0 = parseTime(d.received_at);
-    if (t0Known.length) t0 = t0 === null ? Math.min(...t0Known) : Math.min(t0, ...t0Known);
+    if (known.length) t0 = t0 === null ? Math.min(...known) : Math.min(t0, ...known);
     if (t0 === null) t0 = 0;
+    const hasDur = (s) => s.duration_ms !== null && s.duration_ms !== undefined;
     let total = d.duration_ms || 0;
     const end = parseTime(d.responded_at);
     if (end !== null) total = Math.max(total, end - t0);
-    const sumDur = steps.reduce((a, s) => a + (s.duration_ms || 0), 0);
     for (const s of steps) {
       const st = parseTime(s.started_at);
-      if (st !== null && s.duration_ms) total = Math.max(total, st - t0 + s.duration_ms);
+      if (st !== null && hasDur(s)) total = Math.max(total, st - t0 + s.duration_ms);
     }
-    if (!total) total = Math.max(sumDur, 1);
+    if (!total) total = Math.max(steps.reduce((a, s) => a + (s.duration_ms || 0), 0), 1);
+    const hasWrapper = steps.some((s) => WRAPPER_STEPS.has(s.name));
     let cursor = 0;
-    const placed = steps.map((s, i) => {
+    const placed = steps.map((s) => {
       const st = parseTime(s.started_at);
-      let start, dur, estimated = false, open = false;
-      if (st !== null) {
+      const wrapper = WRAPPER_STEPS.has(s.name);
+      let start, dur;
+      const estimated = st === null;
+      if (!estimated) {
         start = st - t0;
-        dur = s.duration_ms ?? Math.max(total - start, 0);
-        open = s.duration_ms === null || s.duration_ms === undefined;
-        cursor = Math.max(cursor, start);
+        dur = hasDur(s) ? s.duration_ms : total - start;
+        if (!wrapper) cursor = Math.max(cursor, start + dur);
+      } else if (wrapper) {
+        start = 0;
+        dur = hasDur(s) ? s.duration_ms : total;
       } else {
-        estimated = true;
-        const rest = steps.slice(i + 1).reduce((a, x) => a + (x.duration_ms || 0), 0);
-        if (s.duration_ms === null || s.duration_ms === undefined) {
-          start = cursor; dur = Math.max(total - cursor, 0); open = true;
-        } else if (rest > 0 && s.duration_ms >= rest) {
-          // A wrapper such as webhook_routing: it spans the steps after it.
-          start = cursor; dur = s.duration_ms;
-        } else {
-          start = cursor; dur = s.duration_ms;
-          cursor += s.duration_ms;
-        }
+        start = cursor;
+        dur = hasDur(s) ? s.duration_ms : total - cursor;
+        cursor += hasDur(s) ? s.duration_ms : 0;
       }
-      return { s, start, dur, estimated, open, depth: 0 };
+      start = Math.min(Math.max(start, 0), total);
+      dur = Math.min(Math.max(dur, 0), total - start);
+      const depth = estimated && hasWrapper && !wrapper ? 1 : 0;
+      return { s, start, dur, estimated, open: !hasDur(s), depth, wrapper };
     });
     for (let i = 0; i < placed.length; i++) {
       const a = placed[i];
+      if (a.estimated) continue;
       for (let j = 0; j < i; j++) {
         const b = placed[j];
         const slack = Math.max(total * 0.002, 2);
@@ -553,7 +570,7 @@
     }
     if (layout.estimated) {
       const note = $('#timeline-note');
-      note.textContent = 'Hatched bars: the logs give these steps\' durations but not their start times, so they are placed in order.';
+      note.textContent = 'Hatched bars: the logs give these steps\' durations but not their start times, so they are placed one after another, in order, inside the wrapping step.';
       note.hidden = false;
     }
     return layout;
@@ -590,7 +607,7 @@
   async function renderDeliveryLogs(d, step, layout, signal) {
     const logs = $('#logs');
     const note = $('#logs-note');
-    const setNote = (t) => { note.textContent = t; note.hidden = !t; };
+    const setNote = (...parts) => { note.replaceChildren(...parts); note.hidden = !parts.length; };
     logs.setAttribute('aria-busy', 'true');
     let entries = [];
     try {
@@ -607,13 +624,17 @@
           // step-logs is for trusted networks only (SPEC §5.5): from
           // elsewhere, take the delivery's lines and keep the step's.
           const all = await deliveryEntries(d.id, signal);
-          entries = all.filter((e) => e.step === step);
+          entries = all.entries.filter((e) => e.step === step);
           setNote(`Step logs are served to trusted networks only; showing this delivery's lines marked with step ${step}.`);
         }
       } else {
         $('#logs-title').textContent = 'Log lines of the whole delivery';
-        entries = await deliveryEntries(d.id, signal);
-        if (entries.length >= DELIVERY_LOG_LIMIT) setNote(`Showing the first ${DELIVERY_LOG_LIMIT.toLocaleString()} lines.`);
+        const all = await deliveryEntries(d.id, signal);
+        entries = all.entries;
+        if (all.total > entries.length) {
+          setNote(`Showing the first ${entries.length.toLocaleString()} of ${all.total.toLocaleString()} lines; `,
+            h('a', { href: hashFor('search', '', { hook_id: d.id }) }, 'search this delivery'), ' for the others.');
+        }
       }
     } catch (err) {
       explain(err);
@@ -640,9 +661,15 @@
     if (step && first) first.scrollIntoView({ block: 'nearest' });
   }
 
+  // deliveryEntries returns a delivery's entries oldest first, with their
+  // total: all of them, or the first DELIVERY_LOG_LIMIT when there are
+  // more (a failure's cause is usually near the start).
   async function deliveryEntries(id, signal) {
     const b = await api('/logs/api/entries', { hook_id: id, limit: DELIVERY_LOG_LIMIT }, signal);
-    return (b.entries || []).slice().reverse(); // oldest first
+    const total = typeof b.total === 'number' ? b.total : b.entries.length;
+    if (total <= b.entries.length) return { entries: b.entries.slice().reverse(), total };
+    const first = await api('/logs/api/entries', { hook_id: id, limit: DELIVERY_LOG_LIMIT, offset: total - DELIVERY_LOG_LIMIT }, signal);
+    return { entries: first.entries.slice().reverse(), total };
   }
 
   function filterLines(root, text, errorsOnly) {
@@ -662,7 +689,7 @@
     const form = $('#search-filters');
     fillForm(form, r.params);
     form.addEventListener('submit', (ev) => { ev.preventDefault(); go(hashFor('search', '', readForm(form))); });
-    endpoints(signal).then((list) => fillEndpointSelect(form.elements.service, list, 'name', r.params.get('service'))).catch(() => {});
+    endpoints().then((list) => fillEndpointSelect(form.elements.service, list, 'name', r.params.get('service'))).catch(() => {});
     const filters = {};
     for (const [k, v] of r.params) filters[k] = v;
     const results = $('#search-results');
@@ -725,17 +752,28 @@
       $('#live-state').textContent = detail ? `${s}: ${detail}` : s;
       $('#live-state').className = 'state st-' + s;
     };
-    const showPending = () => { $('#live-pending').textContent = pending.length ? `${pending.length} new while paused` : ''; };
+    let dropped = false; // lines dropped from pending while paused
+    const showPending = () => {
+      $('#live-pending').textContent = pending.length ? `${pending.length}${dropped ? '+' : ''} new while paused${dropped ? ' (older ones dropped)' : ''}` : '';
+    };
     const append = (entries) => {
       if (!entries.length) return;
       const atBottom = stick.checked;
       const frag = document.createDocumentFragment();
-      for (const e of entries) frag.append(logLine(e, { showRepo: !filters.repository, linkDelivery: !filters.hook_id }));
+      for (const e of entries.slice(-LIVE_MAX_LINES)) frag.append(logLine(e, { showRepo: !filters.repository, linkDelivery: !filters.hook_id }));
       box.append(frag);
       shown += entries.length;
       while (box.childElementCount > LIVE_MAX_LINES) box.firstElementChild.remove();
       if (atBottom) box.lastElementChild.scrollIntoView({ block: 'end' });
     };
+    // The connection's state, shown as it is, or next to "paused".
+    let conn = 'connecting';
+    let connDetail = '';
+    const showState = () => {
+      if (paused) setState('paused', conn === 'live' ? '' : conn + (connDetail ? ' (' + connDetail + ')' : ''));
+      else setState(conn, connDetail);
+    };
+    const setConn = (s, detail) => { conn = s; connDetail = detail || ''; showState(); };
     pauseBtn.addEventListener('click', () => {
       paused = !paused;
       pauseBtn.setAttribute('aria-pressed', String(paused));
@@ -743,93 +781,101 @@
       if (!paused) {
         const batch = pending;
         pending = [];
+        dropped = false;
         showPending();
         append(batch);
-        setState(connected ? 'live' : 'reconnecting');
-      } else {
-        setState('paused');
       }
+      showState();
     });
-    $('#live-clear').addEventListener('click', () => { box.replaceChildren(); pending = []; showPending(); });
+    $('#live-clear').addEventListener('click', () => { box.replaceChildren(); pending = []; dropped = false; showPending(); });
 
+    // Lines wait for the next frame to be drawn together. A hidden tab
+    // draws no frames: what waits is bounded like what is shown.
+    let queue = [];
+    let flushScheduled = false;
+    const flush = () => { flushScheduled = false; const q = queue; queue = []; append(q); };
     const onEntry = (e) => {
       if (lastId !== null && e.id <= lastId) return; // already shown
       lastId = e.id;
       if (paused) {
         pending.push(e);
-        if (pending.length > LIVE_MAX_LINES) pending.shift(); // the page would drop it on resume anyway
+        if (pending.length > LIVE_MAX_LINES) { pending.shift(); dropped = true; } // resume would drop it anyway
         showPending();
         return;
       }
       queue.push(e);
+      if (queue.length > LIVE_MAX_LINES) queue.shift();
       if (!flushScheduled) { flushScheduled = true; requestAnimationFrame(flush); }
     };
-    let queue = [];
-    let flushScheduled = false;
-    const flush = () => { flushScheduled = false; const q = queue; queue = []; append(q); };
 
-    let connected = false;
     let attempt = 0;
     const run = async () => {
       while (!signal.aborted) {
-        setState(paused ? 'paused' : (attempt ? 'reconnecting' : 'connecting'));
+        setConn(attempt ? 'reconnecting' : 'connecting', connDetail);
         const params = { ...filters };
         const headers = authHeaders({ Accept: 'text/event-stream' });
         if (lastId !== null) headers['Last-Event-ID'] = String(lastId);
         else params.backlog = LIVE_BACKLOG;
-        let res;
+        // One controller per connection: the view's end aborts it, and so
+        // does the watchdog when the stream has been silent for three
+        // heartbeats (a connection dropped without a FIN).
+        const ctl = new AbortController();
+        const abortConn = () => ctl.abort();
+        signal.addEventListener('abort', abortConn, { once: true });
+        let lastByte = Date.now();
+        let silent = false;
+        const watchdog = setInterval(() => {
+          if (Date.now() - lastByte > LIVE_SILENCE_MS) { silent = true; ctl.abort(); }
+        }, 5000);
+        let why = 'the stream ended';
         try {
-          res = await fetch(url('/logs/api/stream', params), { headers, signal, cache: 'no-store' });
+          const res = await fetch(url('/logs/api/stream', params), { headers, signal: ctl.signal, cache: 'no-store' });
+          if (!res.ok) {
+            let body = null;
+            try { body = await res.json(); } catch (_) { /* not JSON */ }
+            const msg = errorMessage(body, res.status);
+            if (res.status === 401) askForKey(msg);
+            if (res.status >= 400 && res.status < 500) { setConn('stopped', msg); explain(new APIError(res.status, msg)); return; }
+            why = msg;
+          } else {
+            await readEvents(res.body, ctl.signal, () => { lastByte = Date.now(); }, (ev) => {
+              if (ev.event === 'ready') {
+                // The server has considered every entry up to last_id: go
+                // on from there, also when nothing matched yet, and when
+                // its ids went back (a new database).
+                try {
+                  const r = JSON.parse(ev.data);
+                  if (typeof r.last_id === 'number') lastId = r.last_id;
+                } catch (_) { /* keep the last entry's id */ }
+                attempt = 0;
+                banner('');
+                setConn('live');
+              } else if (ev.event === 'entry' || ev.event === 'message') {
+                let e;
+                try { e = JSON.parse(ev.data); } catch (_) { return; }
+                if (ev.id && (e.id === undefined || e.id === null)) e.id = Number(ev.id);
+                onEntry(e);
+              }
+            });
+          }
         } catch (err) {
-          if (signal.aborted) return;
-          await retryWait('the aggregator cannot be reached');
-          continue;
-        }
-        if (!res.ok) {
-          let body = null;
-          try { body = await res.json(); } catch (_) { /* not JSON */ }
-          const msg = errorMessage(body, res.status);
-          if (res.status === 401) askForKey(msg);
-          if (res.status >= 400 && res.status < 500) { setState('stopped', msg); explain(new APIError(res.status, msg)); return; }
-          await retryWait(msg);
-          continue;
-        }
-        try {
-          await readEvents(res.body, signal, (ev) => {
-            if (ev.event === 'ready') {
-              // Everything up to last_id has been considered: resume after
-              // it even when nothing matched yet.
-              try {
-                const r = JSON.parse(ev.data);
-                if (typeof r.last_id === 'number' && (lastId === null || r.last_id > lastId)) lastId = r.last_id;
-              } catch (_) { /* an old server: keep the last entry's id */ }
-              connected = true;
-              attempt = 0;
-              banner('');
-              if (!paused) setState('live');
-            } else if (ev.event === 'entry' || ev.event === 'message') {
-              let e;
-              try { e = JSON.parse(ev.data); } catch (_) { return; }
-              if (ev.id && (e.id === undefined || e.id === null)) e.id = Number(ev.id);
-              onEntry(e);
-            }
-          });
-        } catch (err) {
-          if (signal.aborted) return;
+          why = silent ? `no data for ${LIVE_SILENCE_MS / 1000} s` : 'the aggregator cannot be reached';
+        } finally {
+          clearInterval(watchdog);
+          signal.removeEventListener('abort', abortConn);
         }
         if (signal.aborted) return;
-        connected = false;
-        await retryWait('the stream ended');
+        await retryWait(why);
       }
     };
     const retryWait = (why) => {
       attempt++;
-      connected = false;
-      if (!paused) setState('reconnecting', why);
+      setConn('reconnecting', why);
       const delay = Math.min(1000 * attempt, 5000);
       return new Promise((resolve) => {
-        const t = setTimeout(resolve, delay);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
+        const t = setTimeout(done, delay);
+        signal.addEventListener('abort', done, { once: true });
       });
     };
     cur.cleanup = () => { document.body.dataset.liveState = ''; };
@@ -839,42 +885,52 @@
   }
 
   // readEvents parses a text/event-stream body (the WHATWG format: lines of
-  // field: value, events ended by a blank line, comments starting ':').
-  async function readEvents(body, signal, onEvent) {
+  // field: value, events ended by a blank line, comments starting ':'),
+  // calling onBytes for every chunk and onEvent for every event.
+  async function readEvents(body, signal, onBytes, onEvent) {
     const reader = body.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    let ev = { event: 'message', data: [], id: '' };
-    signal.addEventListener('abort', () => reader.cancel().catch(() => {}), { once: true });
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += dec.decode(value, { stream: true });
-      // Lines end with \n, \r\n or \r. A \r at the very end may be the
-      // first half of a \r\n: keep it for the next chunk.
-      let pos = 0;
+    const cancel = () => reader.cancel().catch(() => {});
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const dec = new TextDecoder();
+      let buf = '';
+      let ev = { event: 'message', data: [], id: '' };
       for (;;) {
-        const lf = buf.indexOf('\n', pos);
-        const cr = buf.indexOf('\r', pos);
-        const nl = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
-        if (nl < 0 || (nl === cr && nl + 1 >= buf.length)) break;
-        const line = buf.slice(pos, nl);
-        pos = nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1);
-        if (line === '') {
-          if (ev.data.length) onEvent({ event: ev.event, data: ev.data.join('\n'), id: ev.id });
-          ev = { event: 'message', data: [], id: ev.id };
-          continue;
+        const { value, done } = await reader.read();
+        if (done) return;
+        onBytes();
+        buf += dec.decode(value, { stream: true });
+        // Lines end with \n, \r\n or \r. A \r at the very end may be the
+        // first half of a \r\n: it waits for the next chunk. Each search
+        // runs again only once passed, so a chunk is scanned once.
+        let pos = 0;
+        let lf = buf.indexOf('\n');
+        let cr = buf.indexOf('\r');
+        for (;;) {
+          if (lf >= 0 && lf < pos) lf = buf.indexOf('\n', pos);
+          if (cr >= 0 && cr < pos) cr = buf.indexOf('\r', pos);
+          const nl = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+          if (nl < 0 || (nl === cr && nl + 1 >= buf.length)) break;
+          const line = buf.slice(pos, nl);
+          pos = nl + (nl === cr && buf[nl + 1] === '\n' ? 2 : 1);
+          if (line === '') {
+            if (ev.data.length) onEvent({ event: ev.event, data: ev.data.join('\n'), id: ev.id });
+            ev = { event: 'message', data: [], id: ev.id };
+            continue;
+          }
+          if (line.startsWith(':')) continue;
+          const ci = line.indexOf(':');
+          const field = ci < 0 ? line : line.slice(0, ci);
+          let val = ci < 0 ? '' : line.slice(ci + 1);
+          if (val.startsWith(' ')) val = val.slice(1);
+          if (field === 'data') ev.data.push(val);
+          else if (field === 'event') ev.event = val;
+          else if (field === 'id') ev.id = val;
         }
-        if (line.startsWith(':')) continue;
-        const ci = line.indexOf(':');
-        const field = ci < 0 ? line : line.slice(0, ci);
-        let val = ci < 0 ? '' : line.slice(ci + 1);
-        if (val.startsWith(' ')) val = val.slice(1);
-        if (field === 'data') ev.data.push(val);
-        else if (field === 'event') ev.event = val;
-        else if (field === 'id') ev.id = val;
+        buf = buf.slice(pos);
       }
-      buf = buf.slice(pos);
+    } finally {
+      signal.removeEventListener('abort', cancel);
     }
   }
 
