@@ -117,21 +117,45 @@ func invalidDateMessage(name string) string {
 	return fmt.Sprintf("Invalid date format for '%s'. Please use ISO 8601 format (YYYY-MM-DDTHH:MM:SSZ).", name)
 }
 
-// wantsHTML reports whether the client prefers an HTML page (a browser).
+// wantsHTML reports whether the client prefers an HTML page to JSON (a
+// browser): it names text/html with a quality above zero, and at least as
+// high as what it gives JSON (application/json, else application/*, else
+// */*).
 func wantsHTML(r *http.Request) bool {
+	html, json, jsonSpecific := -1.0, -1.0, 0
 	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err == nil && mt == "text/html" {
-			return true
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 || q > 1 {
+				continue
+			}
+		}
+		// How specifically each range names JSON: the most specific wins.
+		specific := map[string]int{"application/json": 3, "application/*": 2, "*/*": 1}[mt]
+		switch {
+		case mt == "text/html":
+			html = max(html, q)
+		case specific > jsonSpecific:
+			json, jsonSpecific = q, specific
+		case specific > 0 && specific == jsonSpecific:
+			json = max(json, q)
 		}
 	}
-	return false
+	return html > 0 && html >= json
 }
 
 // handleLogs serves GET /logs (seed 003): one page of entries, newest
 // first, in the generic envelope. A browser gets Options.WebPage instead
 // when there is one (routed before this handler).
 func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
+	if s.webPage != nil {
+		// The same URL answers a browser with the page.
+		w.Header().Set("Vary", "Accept")
+	}
 	q := newQueryParams(r)
 	limit, ok := logsInt(w, q, "limit", logsDefaultLimit, 1, logsMaxLimit)
 	if !ok {

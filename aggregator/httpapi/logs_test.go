@@ -109,6 +109,41 @@ func TestLogsBadRequest(t *testing.T) {
 	}
 }
 
+// TestLogsWebPageByAccept checks which Accept headers get the page at
+// /logs: a browser's, not an API client's, with quality values weighed.
+func TestLogsWebPageByAccept(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<html>page</html>"))
+	})
+	s, _ := testServer(t, authStore(), func(o *httpapi.Options) { o.WebPage = page })
+	tests := map[string]bool{
+		"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8": true, // Chromium
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8":            true, // Firefox
+		"text/html":                            true,
+		"text/html, */*":                       true,
+		"application/json, text/html;q=0.1":    false,
+		"text/html;q=0.5, application/json":    false,
+		"application/*;q=0.2, text/html":       true,
+		"text/html;q=0":                        false,
+		"text/html;q=abc":                      false,
+		"*/*":                                  false,
+		"":                                     false,
+		"application/json":                     false,
+		"text/plain, text/html;q=0.9, */*;q=1": false,
+	}
+	for accept, wantPage := range tests {
+		w := get(s, "/logs", func(r *http.Request) { r.Header.Set("Accept", accept) })
+		gotPage := strings.Contains(w.Body.String(), "<html>")
+		if gotPage != wantPage {
+			t.Errorf("Accept %q: page %v, want %v (body %.60s)", accept, gotPage, wantPage, w.Body)
+		}
+		if !gotPage && w.Header().Get("Vary") != "Accept" {
+			t.Errorf("Accept %q: JSON answer without Vary: Accept", accept)
+		}
+	}
+}
+
 func TestLogsWebPageHook(t *testing.T) {
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

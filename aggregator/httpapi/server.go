@@ -158,7 +158,8 @@ func New(opts Options) (*Server, error) {
 
 // SetAccess changes Options.TrustedNetworks and Options.TrustedProxies,
 // with the same meaning (nil networks: loopback only), for every request
-// from now on. An invalid prefix changes nothing. Safe for concurrent use.
+// from now on; open live tails end, and their clients reconnect under the
+// new rules. An invalid prefix changes nothing. Safe for concurrent use.
 func (s *Server) SetAccess(networks, proxies []netip.Prefix) error {
 	if networks == nil {
 		networks = loopbackNetworks()
@@ -170,11 +171,13 @@ func (s *Server) SetAccess(networks, proxies []netip.Prefix) error {
 		return err
 	}
 	s.access.Store(&access)
+	s.streams.accessChanged.Notify()
 	return nil
 }
 
 // SetAPIKeys replaces Options.APIKeys for every request from now on (a
-// SIGHUP reload). Invalid keys (an unknown role, two keys with one token)
+// SIGHUP reload); open live tails end, and their clients reconnect under
+// the new keys. Invalid keys (an unknown role, two keys with one token)
 // change nothing. Safe for concurrent use.
 func (s *Server) SetAPIKeys(keys []APIKey) error {
 	s.accessMu.Lock()
@@ -185,6 +188,7 @@ func (s *Server) SetAPIKeys(keys []APIKey) error {
 		return err
 	}
 	s.access.Store(&access)
+	s.streams.accessChanged.Notify()
 	return nil
 }
 

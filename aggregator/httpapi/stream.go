@@ -43,6 +43,10 @@ const (
 // errStreamsClosed ends a stream's catch-up once CloseStreams was called.
 var errStreamsClosed = errors.New("streams closed: shutting down")
 
+// errAccessChanged ends a stream admitted under access rules that a reload
+// has replaced.
+var errAccessChanged = errors.New("access rules changed: the client must reconnect")
+
 // streamSet holds what the open streams share: their timing and the
 // signal that ends them.
 type streamSet struct {
@@ -52,6 +56,10 @@ type streamSet struct {
 	once      sync.Once
 	// open counts the streams being served (hooktail_http_streams_open).
 	open atomic.Int64
+	// accessChanged wakes the streams when keys, networks or proxies
+	// change: a stream was admitted under the old rules, so it ends, and
+	// its client reconnects under the new ones.
+	accessChanged aggregator.Broadcast
 }
 
 func newStreamSet(heartbeat, poll time.Duration) *streamSet {
@@ -111,6 +119,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	revoked := s.streams.accessChanged.Wait()
 	top, err := s.store.LastID(ctx)
 	if err != nil {
 		s.storeError(w, r, "last id", err)
@@ -141,7 +150,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// No server-wide write timeout may cut a stream.
 	_ = rc.SetWriteDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
-	sw := newSSEWriter(w, rc)
+	// A burst that takes two heartbeats to write has a client that stopped
+	// reading.
+	sw := newSSEWriter(w, rc, 2*s.streams.heartbeat)
 	sw.raw(streamRetry)
 	for i := range backlogPage {
 		sw.entry(&backlogPage[i])
@@ -204,6 +215,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.streams.closing:
 			return
+		case <-revoked:
+			s.streamEnded(r, errAccessChanged)
+			return
 		case <-heartbeat.C:
 			sw.raw(": ping\n\n")
 			if err := sw.flush(); err != nil {
@@ -254,24 +268,40 @@ func (q *queryParams) headerInteger(r *http.Request, name string, rule intRule) 
 }
 
 // sseWriter writes server-sent events through a buffer; flush sends what
-// is buffered to the client. The first error sticks.
+// is buffered to the client. The first error sticks. Each burst of writes
+// (from the first write after a flush to the flush) must be done within
+// timeout: a client that stops reading would otherwise hold its handler
+// in a write forever, out of reach of CloseStreams.
 type sseWriter struct {
-	w   *bufio.Writer
-	rc  *http.ResponseController
-	buf bytes.Buffer
-	enc *json.Encoder
-	err error
+	w       *bufio.Writer
+	rc      *http.ResponseController
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	err     error
+	timeout time.Duration
+	armed   bool
 }
 
-func newSSEWriter(w http.ResponseWriter, rc *http.ResponseController) *sseWriter {
-	sw := &sseWriter{w: bufio.NewWriterSize(w, 32<<10), rc: rc}
+func newSSEWriter(w http.ResponseWriter, rc *http.ResponseController, timeout time.Duration) *sseWriter {
+	sw := &sseWriter{w: bufio.NewWriterSize(w, 32<<10), rc: rc, timeout: timeout}
 	sw.enc = json.NewEncoder(&sw.buf)
 	sw.enc.SetEscapeHTML(false)
 	return sw
 }
 
+// arm sets the write deadline of the burst that starts.
+func (sw *sseWriter) arm() {
+	if !sw.armed {
+		sw.armed = true
+		if err := sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			sw.err = fmt.Errorf("set stream write deadline: %w", err)
+		}
+	}
+}
+
 // raw writes literal event text.
 func (sw *sseWriter) raw(text string) {
+	sw.arm()
 	if sw.err == nil {
 		_, sw.err = sw.w.WriteString(text)
 	}
@@ -281,6 +311,7 @@ func (sw *sseWriter) raw(text string) {
 // (as one item of /logs/api/entries) on one data line; JSON encoding
 // escapes every line break.
 func (sw *sseWriter) entry(e *aggregator.Entry) {
+	sw.arm()
 	if sw.err != nil {
 		return
 	}
@@ -296,8 +327,10 @@ func (sw *sseWriter) entry(e *aggregator.Entry) {
 	_, sw.err = sw.w.Write(sw.buf.Bytes())
 }
 
-// flush sends the buffered events to the client.
+// flush sends the buffered events to the client and ends the burst.
 func (sw *sseWriter) flush() error {
+	sw.arm()
+	defer func() { sw.armed = false }()
 	if sw.err != nil {
 		return sw.err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -842,5 +843,91 @@ func TestStreamMetrics(t *testing.T) {
 	}
 	if n := got["code=422,route=/logs/api/stream"]; n != 1 {
 		t.Errorf("a bad stream request was observed %d times, want 1 (all: %v)", n, got)
+	}
+}
+
+// TestStreamEndsWhenAccessChanges checks that a reload of keys or networks
+// ends the streams admitted under the old rules: a revoked key must not
+// keep reading. The client reconnects under the new rules.
+func TestStreamEndsWhenAccessChanges(t *testing.T) {
+	tests := map[string]func(api *httpapi.Server) error{
+		"keys": func(api *httpapi.Server) error {
+			return api.SetAPIKeys([]httpapi.APIKey{apiKeyOf("new", "new-secret", httpapi.RoleOwner)})
+		},
+		"networks": func(api *httpapi.Server) error { return api.SetAccess(nil, nil) },
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			api, srv := streamServer(t, streamStore(3), func(o *httpapi.Options) { o.APIKeys = authKeys() })
+			auth := http.Header{"Authorization": {"Bearer " + ownerToken}}
+			c := openStream(t, srv, "/logs/api/stream?after=0", auth)
+			c.start()
+			if err := change(api); err != nil {
+				t.Fatal(err)
+			}
+			c.ended()
+			if name == "keys" {
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/logs/api/stream", nil)
+				req.Header = auth
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("reconnect with the revoked key: status %d, want 401", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamClientStopsReading checks that a client that stops reading
+// cannot hold its handler forever: a burst that cannot be written within
+// two heartbeats ends the stream.
+func TestStreamClientStopsReading(t *testing.T) {
+	store := &memStore{}
+	big := strings.Repeat("x", 8<<10)
+	for id := int64(1); id <= 4000; id++ { // 32 MiB: more than the socket buffers hold
+		e := streamEntry(id)
+		e.Message = big
+		store.entries = append(store.entries, e)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	api, srv := streamServer(t, store, func(o *httpapi.Options) { o.StreamHeartbeat = 100 * time.Millisecond })
+	reg.MustRegister(api)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /logs/api/stream?after=0 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads nothing. The handler opens, blocks writing, and
+	// must end.
+	open := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "hooktail_http_streams_open" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(streamWait)
+	for seen := false; ; {
+		n := open()
+		seen = seen || n == 1
+		if seen && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams open: %v (seen open: %v); want the stuck stream ended", n, seen)
+		}
+		time.Sleep(5 * time.Millisecond) // poll
 	}
 }
