@@ -145,6 +145,10 @@ type batchWriter struct {
 	tx     *sql.Tx
 	stmts  map[stmtID]*sql.Stmt
 
+	// startID, when not zero, is the id the batch's first new entry
+	// takes (see migration 0005).
+	startID int64
+
 	newSources map[string]int64
 	newFiles   map[fileKey]int64
 	hooks      map[string]*hookState
@@ -236,9 +240,17 @@ func (w *batchWriter) run(b *aggregator.Batch) (aggregator.IngestResult, error) 
 	if err := w.probeDedupe(b, refs); err != nil {
 		return w.res, err
 	}
-	var lastID int64
+	var lastID, highID int64
 	if err := w.stmt(stMaxEntryID).QueryRowContext(w.ctx).Scan(&lastID); err != nil {
 		return w.res, fmt.Errorf("read largest entry id: %w", err)
+	}
+	if err := w.stmt(stEntriesHighID).QueryRowContext(w.ctx).Scan(&highID); err != nil {
+		return w.res, fmt.Errorf("read largest entry id given out: %w", err)
+	}
+	if highID > lastID {
+		// Retention deleted the newest entries: new ids start past every
+		// id given out, never reusing one a live tail may have passed.
+		w.startID, lastID = highID+1, highID
 	}
 	for i := range b.Entries {
 		if i%256 == 0 {

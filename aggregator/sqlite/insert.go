@@ -48,6 +48,11 @@ func insertEntriesSQL(n int) string {
 		" ON CONFLICT (file_id, byte_offset) DO NOTHING"
 }
 
+// insertEntryAtSQL inserts one entry with the id given first: the first
+// entry of a batch that must start past ids given out before (0005).
+var insertEntryAtSQL = "INSERT OR FAIL INTO entries (id, " + entryInsertCols + ") VALUES (?, " +
+	placeholders(entryInsertArgs) + ") ON CONFLICT (file_id, byte_offset) DO NOTHING"
+
 // chunkStmt is the largest prepared insert that n pending rows fill.
 func chunkStmt(n int) (stmtID, int) {
 	switch {
@@ -143,35 +148,53 @@ func (b *boxes) int(n int64) any {
 // flush inserts the queued entries and counts them as stored.
 func (w *batchWriter) flush() error {
 	args := w.args
+	if w.startID > 0 && len(args) > 0 {
+		// The batch's first row takes startID; SQLite numbers the next
+		// ones after it.
+		row := append([]any{w.startID}, args[:entryInsertArgs]...)
+		if err := w.insertRows(stInsertEntryAt, row, 1); err != nil {
+			return err
+		}
+		w.startID = 0
+		args = args[entryInsertArgs:]
+	}
 	for len(args) > 0 {
 		id, n := chunkStmt(len(args) / entryInsertArgs)
 		chunk := args[:n*entryInsertArgs]
 		args = args[len(chunk):]
-		// Query, not Exec: mattn binds a query's arguments and takes its
-		// first step (which runs the whole insert) in one cgo crossing,
-		// where Exec crosses once per argument.
-		rows, err := w.stmt(id).QueryContext(w.ctx, chunk...)
-		if err != nil {
-			return fmt.Errorf("insert entries batch: %w", err)
+		if err := w.insertRows(id, chunk, n); err != nil {
+			return err
 		}
-		if err := closeRows(rows); err != nil {
-			return fmt.Errorf("insert entries batch: %w", err)
-		}
-		// changes() is what RowsAffected reports: the rows the insert
-		// stored, without those its ON CONFLICT clause skipped.
-		var got int64
-		if err := w.stmt(stChanges).QueryRowContext(w.ctx).Scan(&got); err != nil {
-			return fmt.Errorf("insert entries batch: rows affected: %w", err)
-		}
-		if got != int64(n) {
-			// Cannot happen: the batch holds the only writer and probed
-			// the identities in its own transaction.
-			return fmt.Errorf("insert entries batch: %d of %d new entries stored", got, n)
-		}
-		w.res.Stored += n
 	}
 	clear(w.args) // drop the references for the collector
 	w.args = w.args[:0]
+	return nil
+}
+
+// insertRows runs the insert st of n rows with args.
+func (w *batchWriter) insertRows(st stmtID, args []any, n int) error {
+	// Query, not Exec: mattn binds a query's arguments and takes its
+	// first step (which runs the whole insert) in one cgo crossing,
+	// where Exec crosses once per argument.
+	rows, err := w.stmt(st).QueryContext(w.ctx, args...)
+	if err != nil {
+		return fmt.Errorf("insert entries batch: %w", err)
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("insert entries batch: %w", err)
+	}
+	// changes() is what RowsAffected reports: the rows the insert
+	// stored, without those its ON CONFLICT clause skipped.
+	var got int64
+	if err := w.stmt(stChanges).QueryRowContext(w.ctx).Scan(&got); err != nil {
+		return fmt.Errorf("insert entries batch: rows affected: %w", err)
+	}
+	if got != int64(n) {
+		// Cannot happen: the batch holds the only writer and probed
+		// the identities in its own transaction.
+		return fmt.Errorf("insert entries batch: %d of %d new entries stored", got, n)
+	}
+	w.res.Stored += n
 	return nil
 }
 

@@ -339,6 +339,9 @@ func (s *Store) shrink(ctx context.Context, maxBytes int64, res *RetentionResult
 // afterwards.
 func (s *Store) deleteOldestEntries(ctx context.Context, cutoff int64) (n, newest, used int64, err error) {
 	err = s.writeBatch(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, recordHighIDSQL); err != nil {
+			return fmt.Errorf("record the largest entry id: %w", err)
+		}
 		rows, err := tx.QueryContext(ctx, deleteOldestEntriesSQL, cutoff, s.retainBatch)
 		if err != nil {
 			return fmt.Errorf("delete entries: %w", err)
@@ -363,6 +366,12 @@ func (s *Store) deleteOldestEntries(ctx context.Context, cutoff int64) (n, newes
 	}
 	return n, newest, used, nil
 }
+
+// recordHighIDSQL keeps the largest entry id given out before entries are
+// deleted: ingest starts past it (migration 0005).
+const recordHighIDSQL = `INSERT INTO counters (name, value)
+	SELECT 'entries_high_id', coalesce(max(id), 0) FROM entries WHERE true
+	ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`
 
 // deleteOldestEntriesSQL deletes the oldest entries (?2 at most) whose age
 // is before ?1, and returns their ages. The two halves walk the two ages:

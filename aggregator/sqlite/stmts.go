@@ -32,6 +32,8 @@ const (
 	stSetAttempt
 	stMarkLatest
 	stMaxEntryID
+	stEntriesHighID
+	stInsertEntryAt
 	stIndexSearch
 )
 
@@ -82,6 +84,9 @@ var writeSQL = map[stmtID]string{
 		FROM (SELECT max(attempt) AS top FROM deliveries WHERE hook_id = ?1) AS m
 		WHERE hook_id = ?1 AND latest IS NOT iif(attempt = m.top, 1, NULL)`,
 	stMaxEntryID: `SELECT coalesce(max(id), 0) FROM entries`,
+	// The largest id given out, retention's deletes included (0005).
+	stEntriesHighID: `SELECT coalesce((SELECT value FROM counters WHERE name = 'entries_high_id'), 0)`,
+	stInsertEntryAt: insertEntryAtSQL,
 	// The entries a batch inserted are those past the largest id before
 	// it: SQLite gives a new row the largest rowid plus one (it picks
 	// another only once rowids reach 2^63-1).
