@@ -84,6 +84,9 @@ type Options struct {
 	// without a signal from the store (Store.Changed); zero means
 	// DefaultStreamPoll.
 	StreamPoll time.Duration
+	// MaxStreams bounds the live tails open at once; one more is a 503.
+	// Zero means DefaultMaxStreams.
+	MaxStreams int
 }
 
 // loopbackNetworks is what a nil Options.TrustedNetworks trusts.
@@ -133,7 +136,7 @@ func New(opts Options) (*Server, error) {
 		webPage:  opts.WebPage,
 		exports:  opts.Exports,
 		requests: newRequestMetrics(),
-		streams:  newStreamSet(opts.StreamHeartbeat, opts.StreamPoll),
+		streams:  newStreamSet(opts.StreamHeartbeat, opts.StreamPoll, opts.MaxStreams),
 	}
 	s.streamsOpen = newStreamsOpen(func() float64 { return float64(s.streams.open.Load()) })
 	networks := opts.TrustedNetworks

@@ -23,6 +23,9 @@ const (
 	DefaultStreamHeartbeat = 15 * time.Second
 	// DefaultStreamPoll is the default Options.StreamPoll.
 	DefaultStreamPoll = time.Second
+	// DefaultMaxStreams is the default Options.MaxStreams. Each stream
+	// holds a goroutine, a 32 KiB buffer and a query a second.
+	DefaultMaxStreams = 512
 )
 
 const (
@@ -54,22 +57,27 @@ type streamSet struct {
 	poll      time.Duration
 	closing   chan struct{}
 	once      sync.Once
-	// open counts the streams being served (hooktail_http_streams_open).
-	open atomic.Int64
+	// open counts the streams being served (hooktail_http_streams_open),
+	// at most maxOpen.
+	open    atomic.Int64
+	maxOpen int64
 	// accessChanged wakes the streams when keys, networks or proxies
 	// change: a stream was admitted under the old rules, so it ends, and
 	// its client reconnects under the new ones.
 	accessChanged aggregator.Broadcast
 }
 
-func newStreamSet(heartbeat, poll time.Duration) *streamSet {
+func newStreamSet(heartbeat, poll time.Duration, maxOpen int) *streamSet {
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxStreams
+	}
 	if heartbeat <= 0 {
 		heartbeat = DefaultStreamHeartbeat
 	}
 	if poll <= 0 {
 		poll = DefaultStreamPoll
 	}
-	return &streamSet{heartbeat: heartbeat, poll: poll, closing: make(chan struct{})}
+	return &streamSet{heartbeat: heartbeat, poll: poll, maxOpen: int64(maxOpen), closing: make(chan struct{})}
 }
 
 // CloseStreams ends every open /logs/api/stream answer, and makes those
@@ -143,7 +151,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		backlogPage, last = page.Entries, page.LastID
 	}
 
-	s.streams.open.Add(1)
+	if n := s.streams.open.Add(1); n > s.streams.maxOpen {
+		s.streams.open.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("Too many live tails are open (%d): try again later", s.streams.maxOpen))
+		return
+	}
 	defer s.streams.open.Add(-1)
 	setStreamHeaders(w)
 	rc := http.NewResponseController(w)

@@ -931,3 +931,43 @@ func TestStreamClientStopsReading(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // poll
 	}
 }
+
+// TestStreamLimit checks that the live tails open at once are bounded: one
+// more is a 503 in the family's shape, and a place freed is taken again.
+func TestStreamLimit(t *testing.T) {
+	_, srv := streamServer(t, streamStore(3), func(o *httpapi.Options) { o.MaxStreams = 2 })
+	a := openStream(t, srv, "/logs/api/stream", nil)
+	a.start()
+	b := openStream(t, srv, "/logs/api/stream", nil)
+	b.start()
+	resp, err := srv.Client().Get(srv.URL + "/logs/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"detail":"Too many live tails`) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third stream: status %d, Retry-After %q, body %s; want 503 with a detail", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	a.close()
+	deadline := time.Now().Add(streamWait)
+	for {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/logs/api/stream", nil)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		code := resp.StatusCode
+		resp.Body.Close()
+		cancel()
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a client left: status %d, want a stream", code)
+		}
+		time.Sleep(5 * time.Millisecond) // poll: the left stream's handler ends asynchronously
+	}
+}
