@@ -320,7 +320,8 @@ type stepWindow struct {
 }
 
 // windowOf computes a step's window. Known start and duration give the
-// exact window (to the end of the duration's last millisecond); a known start alone runs to the attempt's end (the later of
+// exact window (to the end of the duration's last millisecond; for a
+// failed step, on to the next step or the attempt's end: failureEnd); a known start alone runs to the attempt's end (the later of
 // its completion and its last entry); no start gives the whole attempt.
 func windowOf(d *aggregator.Delivery, st *aggregator.Step) stepWindow {
 	attemptEnd := laterOf(d.CompletedAt, d.LastEntryAt)
@@ -336,6 +337,9 @@ func windowOf(d *aggregator.Delivery, st *aggregator.Step) stepWindow {
 		// "10 ms" ran for up to 10.999 ms, and its last lines (often its
 		// error) come in that last part of a millisecond.
 		end := st.StartedAt.Add(time.Duration(*st.DurationMS+1)*time.Millisecond - time.Microsecond)
+		if st.Status == "failed" {
+			end = failureEnd(d, st, end, attemptEnd)
+		}
 		return stepWindow{start: st.StartedAt, end: end, exact: true}
 	default:
 		if !attemptEnd.IsZero() && attemptEnd.Before(st.StartedAt) {
@@ -343,6 +347,23 @@ func windowOf(d *aggregator.Delivery, st *aggregator.Step) stepWindow {
 		}
 		return stepWindow{start: st.StartedAt, end: attemptEnd}
 	}
+}
+
+// failureEnd extends a failed step's window past its own end: the lines
+// that report a failure (upstream's "Unexpected error in background
+// webhook processing" with its traceback) are logged a few milliseconds
+// after the step ended, by the code that caught its exception. The window
+// runs on to the start of the next step that starts after it, or else to
+// the attempt's end.
+func failureEnd(d *aggregator.Delivery, failed *aggregator.Step, end, attemptEnd time.Time) time.Time {
+	next := attemptEnd
+	for i := range d.Steps {
+		st := &d.Steps[i]
+		if st != failed && st.StartedAt.After(end) && (next.IsZero() || st.StartedAt.Before(next)) {
+			next = st.StartedAt.Add(-time.Microsecond)
+		}
+	}
+	return laterOf(end, next)
 }
 
 func laterOf(a, b time.Time) time.Time {

@@ -571,3 +571,52 @@ func TestStepLogsNoCap(t *testing.T) {
 		t.Errorf("order: first id=%v last id=%v, want oldest first", first, last)
 	}
 }
+
+// TestStepLogsFailedStepRunsOn checks that a failed step's lines include
+// the failure's report, logged after the step ended by the code that
+// caught it, up to the next step's start or the attempt's end.
+func TestStepLogsFailedStepRunsOn(t *testing.T) {
+	const hook = "F"
+	m := deliveryStore(&aggregator.Delivery{
+		HookID: hook, Attempt: 1, State: aggregator.StateFailed,
+		ReceivedAt: ts("2026-07-31T10:00:00Z"), FirstEntryAt: ts("2026-07-31T10:00:00Z"),
+		CompletedAt: ts("2026-07-31T10:00:09Z"), LastEntryAt: ts("2026-07-31T10:00:09Z"),
+		Steps: []aggregator.Step{
+			{Name: "routing", Status: "started", StartedAt: ts("2026-07-31T10:00:00Z")},
+			{Name: "clone", Status: "failed", StartedAt: ts("2026-07-31T10:00:01Z"), DurationMS: ptr(int64(1000))},
+			{Name: "late", Status: "completed", StartedAt: ts("2026-07-31T10:00:05Z"), DurationMS: ptr(int64(1000))},
+			{Name: "last", Status: "failed", StartedAt: ts("2026-07-31T10:00:07Z"), DurationMS: ptr(int64(500))},
+		},
+	})
+	e := func(id int64, at, msg string) aggregator.Entry {
+		return aggregator.Entry{ID: id, HookID: hook, Attempt: 1, Timestamp: ts(at), Message: msg}
+	}
+	m.entries = []aggregator.Entry{
+		e(1, "2026-07-31T10:00:00.5Z", "before"),
+		e(2, "2026-07-31T10:00:01.5Z", "cloning"),
+		e(3, "2026-07-31T10:00:02.004Z", "Unexpected error in background webhook processing"),
+		e(4, "2026-07-31T10:00:04.999Z", "still reporting"),
+		e(5, "2026-07-31T10:00:05Z", "late step"),
+		e(6, "2026-07-31T10:00:07.2Z", "last step"),
+		e(7, "2026-07-31T10:00:09Z", "[FAILED] Webhook completed"),
+	}
+	tests := map[string][]string{
+		"clone": {"cloning", "Unexpected error in background webhook processing", "still reporting"},
+		"late":  {"late step"},
+		"last":  {"last step", "[FAILED] Webhook completed"},
+	}
+	for step, want := range tests {
+		s, _ := testServer(t, m, nil)
+		w := get(s, "/logs/api/step-logs/"+hook+"/"+step)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d body %s", step, w.Code, w.Body)
+		}
+		got := []string{}
+		for _, l := range decode(t, w).(map[string]any)["logs"].([]any) {
+			got = append(got, l.(map[string]any)["message"].(string))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: logs (-want +got):\n%s", step, diff)
+		}
+	}
+}
