@@ -33,14 +33,32 @@ type writtenLogs struct {
 // stamped from an hour ago so that lines appended later are the newest.
 func writeDeliveries(t *testing.T, dir string, n int, seed int64) writtenLogs {
 	t.Helper()
-	w := writtenLogs{dir: dir}
+	w := runLogwriter(t, logwriter.Options{Dir: dir, Seed: seed, Deliveries: n, Concurrency: 4, FailureRate: 0.3, JSONL: logwriter.JSONLCurrent})
+	if w.failed == 0 || w.failed == len(w.deliveries) {
+		t.Fatalf("%d of %d deliveries failed: the status filter proves nothing", w.failed, len(w.deliveries))
+	}
+	return w
+}
+
+// writeTextDeliveries writes n 4.1.0 deliveries that all succeed to dir's
+// webhook-server.log only, with no JSONL, as a 4.1.0 server whose JSONL is
+// elsewhere or gone leaves them: their steps' start times are nowhere,
+// only the summary line's durations. They are stamped from an hour ago.
+func writeTextDeliveries(t *testing.T, dir string, n int, seed int64) writtenLogs {
+	t.Helper()
+	return runLogwriter(t, logwriter.Options{Dir: dir, Seed: seed, Deliveries: n, Concurrency: 2, FailureRate: -1, JSONL: logwriter.JSONLOff})
+}
+
+// runLogwriter runs the logwriter with o, stamped from an hour ago, and
+// returns its manifest.
+func runLogwriter(t *testing.T, o logwriter.Options) writtenLogs {
+	t.Helper()
+	w := writtenLogs{dir: o.Dir}
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if _, err := logwriter.Run(t.Context(), logwriter.Options{
-		Dir: dir, Seed: seed, Deliveries: n, Concurrency: 4, FailureRate: 0.3, JSONL: logwriter.JSONLCurrent,
-		Clock:      func() time.Time { return start },
-		OnRecord:   func(r logwriter.ManifestRecord) { w.records = append(w.records, r) },
-		OnDelivery: func(d logwriter.ManifestDelivery) { w.deliveries = append(w.deliveries, d) },
-	}); err != nil {
+	o.Clock = func() time.Time { return start }
+	o.OnRecord = func(r logwriter.ManifestRecord) { w.records = append(w.records, r) }
+	o.OnDelivery = func(d logwriter.ManifestDelivery) { w.deliveries = append(w.deliveries, d) }
+	if _, err := logwriter.Run(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range w.deliveries {
@@ -48,10 +66,28 @@ func writeDeliveries(t *testing.T, dir string, n int, seed int64) writtenLogs {
 			w.failed++
 		}
 	}
-	if w.failed == 0 || w.failed == len(w.deliveries) {
-		t.Fatalf("%d of %d deliveries failed: the status filter proves nothing", w.failed, len(w.deliveries))
-	}
 	return w
+}
+
+// plus is the deliveries of w and x together, for the list's counts.
+func (w writtenLogs) plus(x writtenLogs) writtenLogs {
+	return writtenLogs{
+		dir:        w.dir,
+		records:    slices.Concat(w.records, x.records),
+		deliveries: slices.Concat(w.deliveries, x.deliveries),
+		failed:     w.failed + x.failed,
+	}
+}
+
+// summary returns the steps of a delivery's text summary line
+// (`[SUCCESS] Webhook completed … steps=[…]`), nil if none was written.
+func (w writtenLogs) summary(hook string) []logwriter.SummaryStep {
+	for _, r := range w.records {
+		if r.Summary != nil && (r.HookID == hook || r.JSONLHookID == hook) {
+			return r.Summary.Steps
+		}
+	}
+	return nil
 }
 
 // tracebacks returns the tracebacks written for a delivery, from their
@@ -152,6 +188,42 @@ func (a *logAppender) add(t *testing.T, d logwriter.ManifestDelivery, msg string
 	}
 }
 
+// rotateLog rotates a log file as Python's
+// RotatingFileHandler.doRollover does: path.i → path.i+1 for the backups
+// there, newest last, path → path.1, and a new, empty path (a new inode).
+func rotateLog(t *testing.T, path string) {
+	t.Helper()
+	dir, base := filepath.Split(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backups []int
+	for _, e := range ents {
+		if suffix, ok := strings.CutPrefix(e.Name(), base+"."); ok {
+			if i, err := strconv.Atoi(suffix); err == nil && i > 0 && strconv.Itoa(i) == suffix {
+				backups = append(backups, i)
+			}
+		}
+	}
+	slices.Sort(backups)
+	for _, i := range slices.Backward(backups) {
+		if err := os.Rename(path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // deliveryRow is a row of table#deliveries.
 type deliveryRow struct {
 	Hook   string `json:"hook"`
@@ -207,6 +279,13 @@ type stepState struct {
 	Failed  bool   `json:"failed"`
 	HasBar  bool   `json:"bar"`
 	HasLink bool   `json:"link"`
+	// Estimated is the .bar's class estimated; Left and Width are its
+	// inline style left and width, which must be percentages of the
+	// track (Style says what they were otherwise).
+	Estimated bool    `json:"estimated"`
+	Left      float64 `json:"left"`
+	Width     float64 `json:"width"`
+	Style     string  `json:"style"`
 }
 
 const jsTimeline = `[...document.querySelectorAll("#timeline .step")].map(s => ({
@@ -216,6 +295,18 @@ const jsTimeline = `[...document.querySelectorAll("#timeline .step")].map(s => (
 	failed: s.classList.contains("failed"),
 	bar: !!s.querySelector(".bar"),
 	link: !!s.querySelector("a.step-link"),
+	...(() => {
+		const bar = s.querySelector(".bar");
+		if (!bar) return {estimated: false, left: 0, width: 0, style: "(no .bar)"};
+		const pct = /^(-?[0-9.e+-]+)%$/;
+		const l = pct.exec(bar.style.left), w = pct.exec(bar.style.width);
+		return {
+			estimated: bar.classList.contains("estimated"),
+			left: l ? parseFloat(l[1]) : 0,
+			width: w ? parseFloat(w[1]) : 0,
+			style: l && w ? "" : "left " + JSON.stringify(bar.style.left) + ", width " + JSON.stringify(bar.style.width) + " (want percentages)",
+		};
+	})(),
 }))`
 
 // logsState is the logs panel of the delivery view.
@@ -223,9 +314,11 @@ type logsState struct {
 	Busy   string   `json:"busy"`
 	Lines  int      `json:"lines"`
 	Levels []string `json:"levels"`
-	Pres   []string `json:"pres"`
-	Hash   string   `json:"hash"`
-	Title  string   `json:"title"`
+	// Excs are the tracebacks among the step's own lines (a traceback
+	// written into a message is split into its line's pre.exc).
+	Excs  []string `json:"excs"`
+	Hash  string   `json:"hash"`
+	Title string   `json:"title"`
 }
 
 const jsLogs = `({
@@ -233,7 +326,7 @@ const jsLogs = `({
 	busy: document.querySelector("#logs")?.getAttribute("aria-busy") ?? "(no #logs)",
 	lines: document.querySelectorAll("#logs .line").length,
 	levels: [...document.querySelectorAll("#logs .line")].map(l => l.dataset.level ?? ""),
-	pres: [...document.querySelectorAll("#logs .line pre.exc, #delivery-error pre.traceback")].map(p => p.textContent),
+	excs: [...document.querySelectorAll("#logs .line pre.exc")].map(p => p.textContent),
 	hash: location.hash,
 })`
 
@@ -285,6 +378,32 @@ func (b *browser) live(within time.Duration, what, state, pressed string, cond f
 		return nil
 	})
 	b.checkConsole()
+	return st
+}
+
+// liveInOrder waits until each marker is on exactly one line of the live
+// view and none of the absent ones shows, then checks the rest of showOnce
+// (the order, the line ids) without waiting more: lines only ever append,
+// so an order that is wrong once they are all in stays wrong.
+func (b *browser) liveInOrder(what string, markers, absent []string) liveState {
+	b.t.Helper()
+	st := b.live(30*time.Second, what, "live", "", func(st liveState) error {
+		at := markerLines(st, append(slices.Clone(markers), absent...)...)
+		for _, m := range markers {
+			if len(at[m]) != 1 {
+				return fmt.Errorf("%q is on %d lines of %d, want 1", m, len(at[m]), len(st.Lines))
+			}
+		}
+		for _, m := range absent {
+			if len(at[m]) > 0 {
+				return fmt.Errorf("%q shows although the filter excludes it", m)
+			}
+		}
+		return nil
+	})
+	if err := showOnce(st, markers, absent); err != nil {
+		b.t.Errorf("%s: %v", what, err)
+	}
 	return st
 }
 
@@ -351,27 +470,101 @@ func normTrace(s string) string {
 	return strings.Trim(strings.Join(lines, "\n"), "\n")
 }
 
+// barSlack is how far past 100% of its track a bar may end: rounding.
+const barSlack = 0.5
+
+// barInTrack returns why a step's bar is not within its track, "" if it
+// is.
+func barInTrack(s stepState) string {
+	switch {
+	case s.Style != "":
+		return s.Style
+	case s.Left < 0 || s.Width < 0:
+		return fmt.Sprintf("left %.3f%%, width %.3f%%: negative", s.Left, s.Width)
+	case s.Left+s.Width > 100+barSlack:
+		return fmt.Sprintf("left %.3f%% + width %.3f%% = %.3f%%, past the end of the track", s.Left, s.Width, s.Left+s.Width)
+	}
+	return ""
+}
+
+// checkBarsByStart checks the timeline of a delivery whose steps have
+// start times: every bar within its track and not marked estimated, and
+// the bars' left edges in the order of the steps' starts.
+func checkBarsByStart(t *testing.T, d logwriter.ManifestDelivery, steps []stepState) {
+	t.Helper()
+	started := map[string]time.Time{}
+	for _, s := range d.Steps {
+		ts, err := time.Parse(time.RFC3339Nano, s.Timestamp)
+		if err != nil {
+			t.Fatalf("delivery %s step %s: start %q: %v", d.HookID, s.Name, s.Timestamp, err)
+		}
+		started[s.Name] = ts
+	}
+	byStart := slices.Clone(steps)
+	slices.SortStableFunc(byStart, func(a, b stepState) int { return started[a.Name].Compare(started[b.Name]) })
+	for i, s := range byStart {
+		if why := barInTrack(s); why != "" {
+			t.Errorf("timeline of %s, step %q: .bar %s", d.HookID, s.Name, why)
+		}
+		if s.Estimated {
+			t.Errorf("timeline of %s, step %q: .bar has class estimated, but the logs say when it started (%s)", d.HookID, s.Name, started[s.Name].Format(time.RFC3339Nano))
+		}
+		if i > 0 && s.Left < byStart[i-1].Left {
+			p := byStart[i-1]
+			t.Errorf("timeline of %s: step %q started at %s, after %q (%s), but its bar starts left of it (%.3f%% < %.3f%%)",
+				d.HookID, s.Name, started[s.Name].Format(time.RFC3339Nano), p.Name, started[p.Name].Format(time.RFC3339Nano), s.Left, p.Left)
+		}
+	}
+}
+
+// holdsTraceback reports whether one of the texts holds one of the
+// tracebacks written.
+func holdsTraceback(texts, tracebacks []string) bool {
+	for _, p := range texts {
+		for _, tb := range tracebacks {
+			if strings.Contains(normTrace(p), normTrace(tb)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TestWebPage drives the aggregator's web page in headless Chromium over
 // real ingested logs: the deliveries list filtered to failures, a failed
 // delivery's timeline, its failed step's logs with the traceback, the live
 // tail, which follows new lines, pauses, and survives an aggregator restart
-// without losing or repeating a line, and the search. With
+// and rotations of the tailed file without losing or repeating a line, the
+// search, and the timelines of text-only deliveries, whose steps have no
+// start times. With
 // HOOKTAIL_SCREENSHOTS set it saves deliveries.png, delivery.png and
 // live.png there.
 func TestWebPage(t *testing.T) {
 	needBinaries(t)
 	needBrowser(t)
-	logs := t.TempDir()
+	logs, textLogs := t.TempDir(), t.TempDir()
 	c := startCluster(t, fmt.Sprintf(`
 source "webhook-server" {
   paths = ["%s/webhook-server.log*", "%s/webhooks_*.json"]
 }
-`, logs, logs))
+source "text-only" {
+  paths = ["%s/webhook-server.log*"]
+}
+`, logs, logs, textLogs))
 	w := writeDeliveries(t, logs, 40, 61)
-	waitDeliveries(t, c, w)
+	text := writeTextDeliveries(t, textLogs, 4, 63)
+	all := w.plus(text)
+	seen := map[string]bool{}
+	for _, x := range all.deliveries {
+		if seen[x.HookID] {
+			t.Fatalf("hook id %s written twice: pick other seeds", x.HookID)
+		}
+		seen[x.HookID] = true
+	}
+	waitDeliveries(t, c, all)
 
 	// The failed delivery to open: the one with the most steps.
-	r := &webPageRun{t: t, c: c, w: w, failed: map[string]bool{}}
+	r := &webPageRun{t: t, c: c, w: w, text: text, all: all, failed: map[string]bool{}}
 	for _, x := range w.deliveries {
 		if x.Failed {
 			r.failed[x.HookID] = true
@@ -387,14 +580,17 @@ source "webhook-server" {
 	r.failedDelivery()
 	r.liveTail()
 	r.search()
+	r.textTimelines()
 }
 
 // webPageRun is what the phases of TestWebPage share.
 type webPageRun struct {
 	t *testing.T
 	c *cluster
-	w writtenLogs
-	b *browser
+	// w is what was written with JSONL, text what was written without
+	// (text-only deliveries, which all succeed), all both.
+	w, text, all writtenLogs
+	b            *browser
 	// d is the failed delivery the test opens; failed holds the hook ids
 	// of every failed delivery.
 	d      logwriter.ManifestDelivery
@@ -404,7 +600,7 @@ type webPageRun struct {
 // deliveriesList opens the list as a browser asking /logs for HTML gets
 // it, and filters it to the failed deliveries.
 func (r *webPageRun) deliveriesList() {
-	t, b, w := r.t, r.b, r.w
+	t, b, w := r.t, r.b, r.all
 	b.navigate(r.c.httpBase + "/logs")
 	b.deliveries(30*time.Second, "the deliveries list", func(st deliveriesState) error {
 		if len(st.Rows) == 0 {
@@ -500,7 +696,23 @@ func (r *webPageRun) failedDelivery() {
 		t.Errorf("timeline steps %v, want %v (in start order)", gotOrder, manifestOrder)
 	}
 
-	// Its failed step: the URL names it, and its logs show the traceback.
+	// Before any step is chosen, the delivery's error box shows the traceback.
+	eventually(t, 30*time.Second, "the traceback in #delivery-error", func() error {
+		pres, err := evalJS[[]string](b, `[...document.querySelectorAll("#delivery-error pre.traceback")].map(p => p.textContent)`)
+		if err != nil {
+			return err
+		}
+		if !holdsTraceback(pres, wantTB) {
+			return fmt.Errorf("none of the %d #delivery-error pre.traceback holds the traceback written:\n%s", len(pres), wantTB[0])
+		}
+		return nil
+	})
+
+	// Bars with start times: within the track, and ordered by start.
+	checkBarsByStart(t, d, steps)
+
+	// Its failed step: the URL names it, and its own log lines show the
+	// traceback.
 	var stepLogs struct {
 		LogCount int `json:"log_count"`
 	}
@@ -523,16 +735,14 @@ func (r *webPageRun) failedDelivery() {
 		if !strings.Contains(logsSeen.Title, d.FailingStep) || logsSeen.Busy != "false" || logsSeen.Lines != stepLogs.LogCount {
 			return fmt.Errorf("#logs-title %q, #logs aria-busy=%q with %d .line; want the step's %d lines", logsSeen.Title, logsSeen.Busy, logsSeen.Lines, stepLogs.LogCount)
 		}
-		for _, p := range logsSeen.Pres {
-			for _, tb := range wantTB {
-				if strings.Contains(normTrace(p), normTrace(tb)) {
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("none of %d pre.exc / #delivery-error pre.traceback holds the traceback written:\n%s", len(logsSeen.Pres), wantTB[0])
+		return nil
 	})
 	b.checkConsole()
+	// The lines render at once, their tracebacks with them.
+	if !holdsTraceback(logsSeen.Excs, wantTB) {
+		t.Errorf("the %d log lines of failed step %s: none of their %d #logs .line pre.exc holds the traceback written:\n%s",
+			logsSeen.Lines, d.FailingStep, len(logsSeen.Excs), wantTB[0])
+	}
 	t.Logf("step %s: %d log lines", d.FailingStep, logsSeen.Lines)
 	if !slices.Contains(logsSeen.Levels, "ERROR") {
 		t.Errorf("the logs of failed step %s: no #logs .line[data-level=ERROR] among %d lines (levels %v): the step's own error is not among its logs",
@@ -564,6 +774,7 @@ func (r *webPageRun) liveTail() {
 	}
 	nonce := make([]byte, 6)
 	_, _ = rand.Read(nonce)
+	// Markers 0 to 9 only: marker(1) is a prefix of marker(10).
 	marker := func(i int) string { return fmt.Sprintf("browser-marker-%s-%d", hex.EncodeToString(nonce), i) }
 	app := &logAppender{path: filepath.Join(r.w.dir, logwriter.DefaultFile)}
 	excluded := marker(0)
@@ -609,10 +820,25 @@ func (r *webPageRun) liveTail() {
 	c.startAggregator(t)
 	app.add(t, d, "after the restart "+marker(6))
 	all := []string{marker(1), marker(2), marker(3), marker(4), marker(5), marker(6)}
-	final := b.live(60*time.Second, "every line once after the restart", "live", "", func(st liveState) error {
+	b.live(60*time.Second, "every line once after the restart", "live", "", func(st liveState) error {
 		return showOnce(st, all, []string{excluded})
 	})
 	stopTolerating()
+
+	// The tailed file rotates as upstream's RotatingFileHandler rotates
+	// it: once right after a line is written, which the agent may not
+	// have read yet, and once after the lines showed. Each line still
+	// shows once, in order, and the filter still holds.
+	app.add(t, d, "before the rotation "+marker(7))
+	rotateLog(t, app.path)
+	app.add(t, other, "another delivery, after the rotation "+excluded)
+	app.add(t, d, "after the rotation "+marker(8))
+	all = append(all, marker(7), marker(8))
+	b.liveInOrder("every line once across a rotation", all, []string{excluded})
+	rotateLog(t, app.path)
+	app.add(t, d, "after the second rotation "+marker(9))
+	all = append(all, marker(9))
+	final := b.liveInOrder("every line once across a second rotation", all, []string{excluded})
 	t.Logf("live view: %d lines", len(final.Lines))
 	b.screenshot("live.png")
 }
@@ -653,6 +879,113 @@ func (r *webPageRun) search() {
 		return new RegExp("(^|\\D)" + want + "(\\D|$)").test(total) ? "" : "#search-total " + JSON.stringify(total) + " does not say " + want;
 	})()`, jsString(d.HookID), want))
 	b.checkConsole()
+}
+
+// textTimelines opens the text-only deliveries, whose steps have no start
+// times, only the summary line's durations: the wrapper webhook_routing
+// spans the whole track at depth 0, and the other steps sit one after
+// another inside it at depth 1, in the summary's order, each bar within
+// its track and marked estimated.
+func (r *webPageRun) textTimelines() {
+	t, b := r.t, r.b
+	checked := 0
+	for _, d := range r.text.deliveries {
+		sum := r.text.summary(d.HookID)
+		if len(sum) < 2 || sum[0].Name != "webhook_routing" {
+			t.Logf("text-only delivery %s: summary steps %v, no wrapper with steps inside it", d.HookID, sum)
+			continue
+		}
+		var names []string
+		for _, s := range sum {
+			names = append(names, s.Name)
+		}
+		// The premise: the API knows no step's start.
+		eventually(t, 30*time.Second, "workflow steps of text-only delivery "+d.HookID, func() error {
+			var wf struct {
+				Steps []struct {
+					StepName  string  `json:"step_name"`
+					Timestamp *string `json:"timestamp"`
+				} `json:"steps"`
+			}
+			if _, err := getJSON(t.Context(), r.c.httpBase+"/logs/api/workflow-steps/"+url.PathEscape(d.HookID), &wf); err != nil {
+				return err
+			}
+			if len(wf.Steps) != len(sum) {
+				return fmt.Errorf("%d steps, want the summary's %d", len(wf.Steps), len(sum))
+			}
+			for _, s := range wf.Steps {
+				if s.Timestamp != nil {
+					t.Fatalf("text-only delivery %s: workflow-steps gives step %s a start (%s), but the text log has none", d.HookID, s.StepName, *s.Timestamp)
+				}
+			}
+			return nil
+		})
+
+		b.do("open text-only delivery "+d.HookID, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "#/delivery/" + %s`, jsString(d.HookID))))
+		b.until(30*time.Second, "the delivery view of text-only "+d.HookID, fmt.Sprintf(`(() => {
+			const want = %s, n = %d;
+			if (document.body.dataset.view !== "delivery") return "body data-view=" + document.body.dataset.view;
+			const el = document.querySelector("#delivery");
+			if (!el || el.dataset.hookId !== want) return "#delivery data-hook-id=" + el?.dataset.hookId;
+			const steps = document.querySelectorAll("#timeline .step").length;
+			return steps === n ? "" : steps + " #timeline .step, want " + n;
+		})()`, jsString(d.HookID), len(sum)))
+		steps, err := evalJS[[]stepState](b, jsTimeline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBarsEstimated(t, d.HookID, names, steps)
+		checked++
+	}
+	if checked == 0 {
+		t.Fatalf("none of the %d text-only deliveries has a webhook_routing wrapper with steps inside it", len(r.text.deliveries))
+	}
+	t.Logf("timelines of %d text-only deliveries checked", checked)
+	b.checkConsole()
+}
+
+// checkBarsEstimated checks the timeline of a delivery whose steps have no
+// start times (summary order names, the wrapper first): the wrapper spans
+// the whole track at data-depth 0; the others are at data-depth 1, within
+// the track and the wrapper's bar, with non-decreasing left in the
+// summary's order, and marked estimated.
+func checkBarsEstimated(t *testing.T, hook string, names []string, steps []stepState) {
+	t.Helper()
+	var got []string
+	for _, s := range steps {
+		got = append(got, s.Name)
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("timeline of text-only %s: steps %v, want the summary's order %v", hook, got, names)
+		return
+	}
+	for i, s := range steps {
+		if why := barInTrack(s); why != "" {
+			t.Errorf("timeline of text-only %s, step %q: .bar %s", hook, s.Name, why)
+		}
+		if i == 0 {
+			if s.Depth != "0" {
+				t.Errorf("timeline of text-only %s: wrapper %q at data-depth=%q, want 0", hook, s.Name, s.Depth)
+			}
+			if s.Style == "" && (s.Left > barSlack || s.Left+s.Width < 100-barSlack) {
+				t.Errorf("timeline of text-only %s: wrapper %q's .bar spans %.3f%%–%.3f%%, want the whole track", hook, s.Name, s.Left, s.Left+s.Width)
+			}
+			continue
+		}
+		if s.Depth != "1" {
+			t.Errorf("timeline of text-only %s: step %q at data-depth=%q, want 1 (inside %s)", hook, s.Name, s.Depth, names[0])
+		}
+		if !s.Estimated {
+			t.Errorf("timeline of text-only %s: step %q has no start time, but its .bar has no class estimated", hook, s.Name)
+		}
+		if w := steps[0]; w.Style == "" && s.Style == "" && (s.Left < w.Left || s.Left+s.Width > w.Left+w.Width+barSlack) {
+			t.Errorf("timeline of text-only %s: step %q's .bar spans %.3f%%–%.3f%%, outside %q's %.3f%%–%.3f%%",
+				hook, s.Name, s.Left, s.Left+s.Width, w.Name, w.Left, w.Left+w.Width)
+		}
+		if p := steps[i-1]; i > 1 && s.Left < p.Left {
+			t.Errorf("timeline of text-only %s: step %q's .bar starts left of %q's, which comes before it in the summary (%.3f%% < %.3f%%)", hook, s.Name, p.Name, s.Left, p.Left)
+		}
+	}
 }
 
 // TestWebPageAPIKey opens the page of an aggregator with an api_key block:

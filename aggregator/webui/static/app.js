@@ -14,6 +14,7 @@
   const LIVE_MAX_LINES = 5000;   // lines kept on the live page
   const LIVE_BACKLOG = 100;      // recent lines shown when a live view opens
   const LIVE_SILENCE_MS = 45000; // three of the stream's 15 s heartbeats
+  const LIVE_REORDER = 200;      // how far back a late line may go in the live tail
 
   // ---------- small DOM helpers ----------
 
@@ -54,6 +55,14 @@
     if (!s) return null;
     const t = Date.parse(s);
     return Number.isNaN(t) ? null : t;
+  }
+  // parseMicros is parseTime in microseconds: the logs write them, and
+  // lines written within one millisecond keep their order by them.
+  function parseMicros(s) {
+    const ms = parseTime(s);
+    if (ms === null) return null;
+    const frac = /T[\d:]+\.(\d+)/.exec(s);
+    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
   }
   const pad = (n, w = 2) => String(n).padStart(w, '0');
   function fmtTime(ms, withDate = true) {
@@ -307,7 +316,7 @@
     const [msg, tbInMsg] = splitTraceback(e.message);
     const exc = e.exc_info || tbInMsg;
     const lc = levelClass(e.level);
-    const line = h('div', { class: 'line lv-' + lc + (e.parse_error ? ' raw' : ''), data: { level: (e.level || '').toUpperCase(), id: e.id ?? '' } },
+    const line = h('div', { class: 'line lv-' + lc + (e.parse_error ? ' raw' : ''), data: { level: (e.level || '').toUpperCase(), id: e.id ?? '', ts: parseMicros(e.timestamp) ?? '' } },
       h('span', { class: 'ts', title: e.timestamp || 'no timestamp' }, fmtTime(parseTime(e.timestamp)) || '—'),
       h('span', { class: 'level' }, e.level || '—'),
       opts.showService && e.service ? h('span', { class: 'svc', title: 'endpoint' }, e.service) : null,
@@ -498,6 +507,7 @@
     }
     if (!total) total = Math.max(steps.reduce((a, s) => a + (s.duration_ms || 0), 0), 1);
     const hasWrapper = steps.some((s) => WRAPPER_STEPS.has(s.name));
+    if (!known.length && hasWrapper) return layoutEstimated(steps, t0);
     let cursor = 0;
     const placed = steps.map((s) => {
       const st = parseTime(s.started_at);
@@ -531,6 +541,29 @@
       }
     }
     return { t0, total, placed, estimated: placed.some((p) => p.estimated) };
+  }
+
+  // layoutEstimated lays out steps none of which has a start time, under a
+  // wrapper: the axis is the wrapper's duration (what the summary says the
+  // processing took), and the other steps follow one another inside it,
+  // scaled down together if their durations add up to more (some of them
+  // ran nested or in parallel, which the summary does not say).
+  function layoutEstimated(steps, t0) {
+    const dur = (s) => (s.duration_ms === null || s.duration_ms === undefined ? null : s.duration_ms);
+    const inner = steps.filter((s) => !WRAPPER_STEPS.has(s.name));
+    const sum = inner.reduce((a, s) => a + (dur(s) || 0), 0);
+    const wrapperDur = Math.max(...steps.filter((s) => WRAPPER_STEPS.has(s.name)).map((s) => dur(s) || 0));
+    const total = Math.max(wrapperDur || sum, 1);
+    const scale = sum > total ? total / sum : 1;
+    let cursor = 0;
+    const placed = steps.map((s) => {
+      if (WRAPPER_STEPS.has(s.name)) return { s, start: 0, dur: total, estimated: true, open: dur(s) === null, depth: 0, wrapper: true };
+      const start = Math.min(cursor, total);
+      const d = dur(s) === null ? total - start : Math.min(dur(s) * scale, total - start);
+      if (dur(s) !== null) cursor += dur(s) * scale;
+      return { s, start, dur: d, estimated: true, open: dur(s) === null, depth: 1, wrapper: false };
+    });
+    return { t0, total, placed, estimated: true };
   }
 
   function renderTimeline(d, selected) {
@@ -756,11 +789,33 @@
     const showPending = () => {
       $('#live-pending').textContent = pending.length ? `${pending.length}${dropped ? '+' : ''} new while paused${dropped ? ' (older ones dropped)' : ''}` : '';
     };
+    // Lines are shown in the order they were written: entries arrive in
+    // the order they were stored, and two files of one source (a log and
+    // the one it was just rotated into) are read side by side, so a line
+    // can arrive just after a later one. It goes back among the last
+    // LIVE_REORDER lines by its time.
+    const tsOf = (node) => (node.dataset.ts === '' ? NaN : Number(node.dataset.ts));
     const append = (entries) => {
       if (!entries.length) return;
       const atBottom = stick.checked;
-      const frag = document.createDocumentFragment();
-      for (const e of entries.slice(-LIVE_MAX_LINES)) frag.append(logLine(e, { showRepo: !filters.repository, linkDelivery: !filters.hook_id }));
+      let frag = document.createDocumentFragment();
+      let fragLast = NaN;
+      for (const e of entries.slice(-LIVE_MAX_LINES)) {
+        const line = logLine(e, { showRepo: !filters.repository, linkDelivery: !filters.hook_id });
+        const t = tsOf(line);
+        const last = frag.lastChild ? fragLast : (box.lastElementChild ? tsOf(box.lastElementChild) : NaN);
+        if (Number.isNaN(t) || Number.isNaN(last) || t >= last) {
+          frag.append(line);
+          if (!Number.isNaN(t)) fragLast = t;
+          continue;
+        }
+        box.append(frag);
+        frag = document.createDocumentFragment();
+        fragLast = NaN;
+        let after = box.lastElementChild;
+        for (let i = 0; after && i < LIVE_REORDER && tsOf(after) > t; i++) after = after.previousElementSibling;
+        if (after) after.after(line); else box.prepend(line);
+      }
       box.append(frag);
       shown += entries.length;
       while (box.childElementCount > LIVE_MAX_LINES) box.firstElementChild.remove();
