@@ -101,6 +101,27 @@ func levelsFor(level string) []string {
 	}
 }
 
+// viewerFilter is the entry filter of the webhook-server family's query
+// parameters (hook_id pr_number repository event_type github_user level
+// search; pr is pr_number, read by the caller with its other integers),
+// scoped to the endpoints the request's principal may see. none is true
+// when nothing can match: a key without endpoints, or a PR number of 0, a
+// negative one or one beyond int64 (stored entries have positive PR
+// numbers or none).
+func viewerFilter(r *http.Request, q *queryParams, pr intParam) (f aggregator.EntryFilter, none bool) {
+	f = aggregator.EntryFilter{
+		HookID:     q.str("hook_id"),
+		Repository: q.str("repository"),
+		EventType:  q.str("event_type"),
+		GithubUser: q.str("github_user"),
+		Levels:     levelsFor(q.str("level")),
+		Search:     q.str("search"),
+		PRNumber:   pr.value,
+	}
+	f.Services, none = scopeOf(r)
+	return f, none || (pr.set && (pr.value <= 0 || pr.huge))
+}
+
 // handleEntries serves GET /logs/api/entries: one page of entries, newest
 // first, with upstream's metadata keys and the exact total.
 func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) {
@@ -114,15 +135,7 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, q.errs)
 		return
 	}
-	filter := aggregator.EntryFilter{
-		HookID:     q.str("hook_id"),
-		Repository: q.str("repository"),
-		EventType:  q.str("event_type"),
-		GithubUser: q.str("github_user"),
-		Levels:     levelsFor(q.str("level")),
-		Search:     q.str("search"),
-		PRNumber:   pr.value,
-	}
+	filter, none := viewerFilter(r, q, pr)
 	var ok bool
 	if filter.Since, ok = timeParam(w, q, "start_time"); !ok {
 		return
@@ -131,13 +144,8 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	services, none := scopeOf(r)
-	filter.Services = services
-
 	var page aggregator.EntryPage
-	// A PR number of 0, a negative one or one beyond int64 matches nothing
-	// (stored entries have positive PR numbers or none).
-	if !none && (!pr.set || (pr.value > 0 && !pr.huge)) {
+	if !none {
 		var err error
 		page, err = s.store.Entries(r.Context(), aggregator.EntryQuery{
 			Filter: filter,

@@ -68,15 +68,7 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	level := q.str("level")
-	filter := aggregator.EntryFilter{
-		HookID:     q.str("hook_id"),
-		Repository: q.str("repository"),
-		EventType:  q.str("event_type"),
-		GithubUser: q.str("github_user"),
-		Levels:     levelsFor(level),
-		Search:     q.str("search"),
-		PRNumber:   pr.value,
-	}
+	filter, none := viewerFilter(r, q, pr)
 	var ok bool
 	if filter.Since, ok = timeParam(w, q, "start_time"); !ok {
 		return
@@ -84,9 +76,6 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 	if filter.Until, ok = timeParam(w, q, "end_time"); !ok {
 		return
 	}
-	services, none := scopeOf(r)
-	filter.Services = services
-	none = none || (pr.set && (pr.value <= 0 || pr.huge))
 
 	now := s.now().UTC()
 	limitN := toInt(limit.value)

@@ -105,21 +105,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, q.errs)
 		return
 	}
-	filter := aggregator.EntryFilter{
-		HookID:     q.str("hook_id"),
-		Repository: q.str("repository"),
-		EventType:  q.str("event_type"),
-		GithubUser: q.str("github_user"),
-		Step:       q.str("step"),
-		Levels:     levelsFor(q.str("level")),
-		Search:     q.str("search"),
-		PRNumber:   pr.value,
-	}
-	services, none := scopeOf(r)
-	filter.Services = services
-	// A PR number of 0, a negative one or one beyond int64 matches
-	// nothing, as in /logs/api/entries.
-	none = none || (pr.set && (pr.value <= 0 || pr.huge))
+	filter, none := viewerFilter(r, q, pr)
+	filter.Step = q.str("step")
 
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w)
