@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,6 +139,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		backlogPage, last = page.Entries, page.LastID
 	}
 
+	// A stream of one delivery also follows the entries that join it
+	// late (lateFills).
+	var fills *lateFills
+	if filter.HookID != "" && !none {
+		fills = &lateFills{sent: make(map[int64]struct{})}
+		if !resume.set && !after.set {
+			// The stream starts now (after its backlog): what the
+			// delivery holds already is not late.
+			if err := s.knownFills(ctx, filter, last, fills); err != nil {
+				s.storeError(w, r, "late fills", err)
+				return
+			}
+		}
+	}
+
 	if n := s.streams.open.Add(1); n > s.streams.maxOpen {
 		s.streams.open.Add(-1)
 		w.Header().Set("Retry-After", "5")
@@ -155,8 +171,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// reading.
 	sw := newSSEWriter(w, rc, 2*s.streams.heartbeat)
 	sw.raw(streamRetry)
+	send := func(e *aggregator.Entry) {
+		sw.entry(e)
+		if fills != nil {
+			fills.sent[e.ID] = struct{}{}
+		}
+	}
 	for i := range backlogPage {
-		sw.entry(&backlogPage[i])
+		send(&backlogPage[i])
 	}
 	if none {
 		// Nothing can match: every matching entry up to the newest was
@@ -182,11 +204,20 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				return nil, err
 			}
 			for i := range page.Entries {
-				sw.entry(&page.Entries[i])
+				send(&page.Entries[i])
 			}
 			last = page.LastID
-			if err := sw.flush(); err != nil || !page.More {
+			if err := sw.flush(); err != nil {
 				return changed, err
+			}
+			if !page.More {
+				if fills != nil {
+					if err := s.sendLateFills(ctx, sw, filter, last, fills); err != nil {
+						s.logStoreError(r, "late fills", err)
+						return nil, err
+					}
+				}
+				return changed, nil
 			}
 			select {
 			case <-s.streams.closing:
@@ -234,6 +265,70 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// maxLateFills bounds the entries of one delivery that lateFills reads.
+const maxLateFills = 10000
+
+// lateFills follows, for a stream of one delivery (a hook_id filter), the
+// entries that join the delivery after the stream passed their id: a text
+// line stored without a hook_id gets it when its JSONL copy arrives (SPEC
+// §4), and keeps its id. Such an entry is sent as a fill event: after
+// entries with larger ids, and without an id line, so that it does not
+// move a client's Last-Event-ID back. sent holds the ids of the
+// delivery's entries the stream has sent.
+type lateFills struct {
+	sent map[int64]struct{}
+}
+
+// knownFills marks the delivery's entries up to last as sent.
+func (s *Server) knownFills(ctx context.Context, filter aggregator.EntryFilter, last int64, f *lateFills) error {
+	page, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
+	if err != nil {
+		return err
+	}
+	for i := range page.Entries {
+		if page.Entries[i].ID <= last {
+			f.sent[page.Entries[i].ID] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// sendLateFills sends as fill events the entries of the delivery with ids
+// up to last that the stream has not sent. It reads them only when the
+// delivery's entry count differs from what was sent.
+func (s *Server) sendLateFills(ctx context.Context, sw *sseWriter, filter aggregator.EntryFilter, last int64, f *lateFills) error {
+	count, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if count.Total == int64(len(f.sent)) {
+		return nil
+	}
+	page, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
+	if err != nil {
+		return err
+	}
+	sent := make(map[int64]struct{}, len(page.Entries))
+	for i := range page.Entries {
+		e := &page.Entries[i]
+		_, was := f.sent[e.ID]
+		switch {
+		case e.ID > last:
+			// Stored after the stream's last read: the next catch-up
+			// sends it as an entry.
+			if was {
+				sent[e.ID] = struct{}{}
+			}
+			continue
+		case !was:
+			sw.fill(e)
+		}
+		sent[e.ID] = struct{}{}
+	}
+	f.sent = sent
+	return sw.flush()
 }
 
 // streamEnded logs why a stream ended early, at Debug: the client went
@@ -311,15 +406,26 @@ func (sw *sseWriter) raw(text string) {
 // entry writes e as an entry event: its ID as the event ID, and its JSON
 // (as one item of /logs/api/entries) on one data line; JSON encoding
 // escapes every line break.
-func (sw *sseWriter) entry(e *aggregator.Entry) {
+func (sw *sseWriter) entry(e *aggregator.Entry) { sw.event(e, true) }
+
+// fill writes e as a fill event: an entry that joined the stream's filter
+// after the stream passed its ID. It has no event ID, which would move the
+// client's Last-Event-ID back.
+func (sw *sseWriter) fill(e *aggregator.Entry) { sw.event(e, false) }
+
+func (sw *sseWriter) event(e *aggregator.Entry, withID bool) {
 	sw.arm()
 	if sw.err != nil {
 		return
 	}
 	sw.buf.Reset()
-	sw.buf.WriteString("id: ")
-	sw.buf.Write(strconv.AppendInt(sw.buf.AvailableBuffer(), e.ID, 10))
-	sw.buf.WriteString("\nevent: entry\ndata: ")
+	if withID {
+		sw.buf.WriteString("id: ")
+		sw.buf.Write(strconv.AppendInt(sw.buf.AvailableBuffer(), e.ID, 10))
+		sw.buf.WriteString("\nevent: entry\ndata: ")
+	} else {
+		sw.buf.WriteString("event: fill\ndata: ")
+	}
 	if err := sw.enc.Encode(newLogEntry(e)); err != nil { // ends with "\n"
 		sw.err = fmt.Errorf("encode entry %d: %w", e.ID, err)
 		return

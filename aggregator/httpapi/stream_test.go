@@ -971,3 +971,103 @@ func TestStreamLimit(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // poll: the left stream's handler ends asynchronously
 	}
 }
+
+// TestStreamLateFill checks that a stream of one delivery gets the entries
+// that join the delivery after it passed their ids (a text line stored
+// without a hook_id gets it from its JSONL copy), once each, as fill events
+// without an event ID; after a reconnect it gets the ones it lacks.
+func TestStreamLateFill(t *testing.T) {
+	store := streamStore(8) // hooks h0..h3 by id%4
+	_, srv := streamServer(t, store, nil)
+	c := openStream(t, srv, "/logs/api/stream?hook_id=h1&after=0", nil)
+	ids, last := c.start()
+	checkIDs(t, "catch-up", ids, []int64{1, 5})
+	if last != 8 {
+		t.Fatalf("ready last_id=%d, want 8", last)
+	}
+	// Entry 2 (of h2) and 7 (of h3) get hook h1, as a fill of a copy does,
+	// then a new entry comes.
+	fill := func(ids ...int64) {
+		store.mu.Lock()
+		for i := range store.entries {
+			if slices.Contains(ids, store.entries[i].ID) {
+				store.entries[i].HookID = "h1"
+			}
+		}
+		store.mu.Unlock()
+	}
+	fill(2, 7)
+	next := streamEntry(9) // h1
+	store.add(next)
+	var entries, fills []int64
+	for len(entries) < 1 || len(fills) < 2 {
+		ev := c.next(false)
+		switch ev.Event {
+		case "entry":
+			entries = append(entries, c.entryID(ev))
+		case "fill":
+			if ev.ID != "" {
+				t.Fatalf("fill event with an event ID: %+v", ev)
+			}
+			var e struct {
+				ID     int64  `json:"id"`
+				HookID string `json:"hook_id"`
+			}
+			if err := json.Unmarshal([]byte(ev.Data), &e); err != nil || e.HookID != "h1" {
+				t.Fatalf("fill event %+v: %v", ev, err)
+			}
+			fills = append(fills, e.ID)
+		default:
+			t.Fatalf("unexpected event %+v", ev)
+		}
+	}
+	checkIDs(t, "entries", entries, []int64{9})
+	checkIDs(t, "fills", fills, []int64{2, 7})
+	// Nothing more: no fill is sent twice.
+	store.add(streamEntry(10)) // h2: wakes the stream, sends nothing
+	store.add(streamEntry(13)) // h1
+	checkIDs(t, "after the fills", c.entries(1), []int64{13})
+
+	// A reconnect after the last entry sends every entry of the delivery
+	// at or below it as a fill (the client drops those it has).
+	c.close()
+	c2 := openStream(t, srv, "/logs/api/stream?hook_id=h1", http.Header{"Last-Event-ID": {"13"}})
+	if ev := c2.next(false); ev.Retry != "1000" {
+		t.Fatalf("first event %+v", ev)
+	}
+	var got []int64
+	for {
+		ev := c2.next(false)
+		if ev.Event == "ready" {
+			break
+		}
+		if ev.Event != "fill" {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+		var e struct {
+			ID int64 `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.ID)
+	}
+	checkIDs(t, "fills after a reconnect", got, []int64{1, 2, 5, 7, 9, 13})
+}
+
+// TestStreamLateFillStartsNow checks that a stream of one delivery that
+// starts now (no resume point; a backlog at most) sends nothing older as
+// fills: only what joins the delivery from then on.
+func TestStreamLateFillStartsNow(t *testing.T) {
+	for _, target := range []string{"/logs/api/stream?hook_id=h1", "/logs/api/stream?hook_id=h1&backlog=1"} {
+		store := streamStore(8)
+		_, srv := streamServer(t, store, nil)
+		c := openStream(t, srv, target, nil)
+		ids, _ := c.start()
+		if strings.Contains(target, "backlog") {
+			checkIDs(t, target+" backlog", ids, []int64{5})
+		}
+		store.add(streamEntry(9))
+		checkIDs(t, target+" live", c.entries(1), []int64{9})
+	}
+}

@@ -813,7 +813,8 @@
         frag = document.createDocumentFragment();
         fragLast = NaN;
         let after = box.lastElementChild;
-        for (let i = 0; after && i < LIVE_REORDER && tsOf(after) > t; i++) after = after.previousElementSibling;
+        const reach = e.fill ? Infinity : LIVE_REORDER;
+        for (let i = 0; after && i < reach && tsOf(after) > t; i++) after = after.previousElementSibling;
         if (after) after.after(line); else box.prepend(line);
       }
       box.append(frag);
@@ -849,9 +850,29 @@
     let queue = [];
     let flushScheduled = false;
     const flush = () => { flushScheduled = false; const q = queue; queue = []; append(q); };
+    // seen holds the ids taken (shown, waiting or held while paused): a
+    // fill (an entry that joined this delivery after the stream passed its
+    // id) comes again after a reconnect.
+    let seen = new Set();
+    const remember = (id) => {
+      seen.add(id);
+      if (seen.size > 4 * LIVE_MAX_LINES) {
+        seen = new Set([...$$('.line', box).map((l) => Number(l.dataset.id)), ...queue.map((q) => q.id), ...pending.map((q) => q.id)]);
+      }
+    };
+    const onFill = (e) => {
+      if (seen.has(e.id)) return;
+      remember(e.id);
+      e.fill = true;
+      take(e);
+    };
     const onEntry = (e) => {
       if (lastId !== null && e.id <= lastId) return; // already shown
       lastId = e.id;
+      remember(e.id);
+      take(e);
+    };
+    const take = (e) => {
       if (paused) {
         pending.push(e);
         if (pending.length > LIVE_MAX_LINES) { pending.shift(); dropped = true; } // resume would drop it anyway
@@ -910,6 +931,10 @@
                 try { e = JSON.parse(ev.data); } catch (_) { return; }
                 if (ev.id && (e.id === undefined || e.id === null)) e.id = Number(ev.id);
                 onEntry(e);
+              } else if (ev.event === 'fill') {
+                let e;
+                try { e = JSON.parse(ev.data); } catch (_) { return; }
+                if (typeof e.id === 'number') onFill(e);
               }
             });
           }
