@@ -234,11 +234,13 @@ func (s *memStore) Entries(_ context.Context, q aggregator.EntryQuery) (aggregat
 		return aggregator.EntryPage{}, fmt.Errorf("mem: bad page limit=%d offset=%d", q.Limit, q.Offset)
 	}
 	var out []aggregator.Entry
+	s.mu.Lock() // add and the streams' reads run concurrently
 	for _, e := range s.entries {
 		if matches(&q.Filter, &e) {
 			out = append(out, e)
 		}
 	}
+	s.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b aggregator.Entry) int {
 		c := a.Timestamp.Compare(b.Timestamp)
 		if c == 0 {
