@@ -325,6 +325,12 @@ type Store interface {
 	// it before reading, so that no change between the read and the wait
 	// goes unnoticed.
 	Changed() <-chan struct{}
+	// Filled returns a channel that is closed once an Ingest has
+	// committed after the call that completed a stored entry from its
+	// copy (a text line getting its hook_id from its JSONL copy: the
+	// entry keeps its ID, but may now match filters it did not). Take it
+	// before reading, as Changed.
+	Filled() <-chan struct{}
 	// Close releases the store.
 	Close() error
 }

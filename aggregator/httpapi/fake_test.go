@@ -49,6 +49,7 @@ func (s *funcStore) LastID(ctx context.Context) (int64, error) {
 }
 
 func (s *funcStore) Changed() <-chan struct{} { return nil }
+func (s *funcStore) Filled() <-chan struct{}  { return nil }
 
 func (s *funcStore) Deliveries(ctx context.Context, q aggregator.DeliveryQuery) (aggregator.DeliveryPage, error) {
 	if s.DeliveriesFunc == nil {
@@ -98,8 +99,9 @@ type memStore struct {
 	dqueries []aggregator.DeliveryQuery
 	// tqueries records every Tail query.
 	tqueries []aggregator.TailQuery
-	// changed is signalled by add.
+	// changed is signalled by add and fill, filled by fill.
 	changed aggregator.Broadcast
+	filled  aggregator.Broadcast
 }
 
 // add stores entries (their IDs set by the caller, above every stored
@@ -154,6 +156,7 @@ func (s *memStore) LastID(context.Context) (int64, error) {
 
 // Changed is closed by the next add.
 func (s *memStore) Changed() <-chan struct{} { return s.changed.Wait() }
+func (s *memStore) Filled() <-chan struct{}  { return s.filled.Wait() }
 
 // Deliveries answers from the deliveries map with the DeliveryFilter
 // semantics, newest ReceivedAt first.

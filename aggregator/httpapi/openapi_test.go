@@ -649,6 +649,7 @@ func (st openAPIShapeStore) Tail(ctx context.Context, q aggregator.TailQuery) (a
 func (openAPIShapeStore) LastID(context.Context) (int64, error) { return 2, nil }
 
 func (openAPIShapeStore) Changed() <-chan struct{} { return nil }
+func (openAPIShapeStore) Filled() <-chan struct{}  { return nil }
 
 // cancelOnReady records an answer and, once an event stream has written
 // its ready event, cancels the request, which ends the stream.

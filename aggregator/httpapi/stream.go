@@ -114,6 +114,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// The slot is taken before any query: requests over the limit cost
+	// nothing.
+	if n := s.streams.open.Add(1); n > s.streams.maxOpen {
+		s.streams.open.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("Too many live tails are open (%d): try again later", s.streams.maxOpen))
+		return
+	}
+	defer s.streams.open.Add(-1)
 	ctx := r.Context()
 	revoked := s.streams.accessChanged.Wait()
 	top, err := s.store.LastID(ctx)
@@ -143,8 +153,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// late (lateFills).
 	var fills *lateFills
 	if filter.HookID != "" && !none {
-		fills = &lateFills{sent: make(map[int64]struct{})}
-		if !resume.set && !after.set {
+		// A resuming client may lack fills made while it was away: the
+		// first catch-up looks for them whatever the signal says.
+		fills = &lateFills{sent: make(map[int64]struct{}), filled: s.store.Filled(), check: resume.set || after.set}
+		if !fills.check {
 			// The stream starts now (after its backlog): what the
 			// delivery holds already is not late.
 			if err := s.knownFills(ctx, filter, last, fills); err != nil {
@@ -154,14 +166,6 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if n := s.streams.open.Add(1); n > s.streams.maxOpen {
-		s.streams.open.Add(-1)
-		w.Header().Set("Retry-After", "5")
-		writeDetail(w, http.StatusServiceUnavailable,
-			fmt.Sprintf("Too many live tails are open (%d): try again later", s.streams.maxOpen))
-		return
-	}
-	defer s.streams.open.Add(-1)
 	setStreamHeaders(w)
 	rc := http.NewResponseController(w)
 	// No server-wide write timeout may cut a stream.
@@ -211,7 +215,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				return changed, err
 			}
 			if !page.More {
-				if fills != nil {
+				if fills != nil && fills.due() {
 					if err := s.sendLateFills(ctx, sw, filter, last, fills); err != nil {
 						s.logStoreError(r, "late fills", err)
 						return nil, err
@@ -222,6 +226,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-s.streams.closing:
 				return nil, errStreamsClosed
+			case <-revoked:
+				return nil, errAccessChanged
 			default:
 			}
 		}
@@ -231,7 +237,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.streamEnded(r, err)
 		return
 	}
-	sw.raw(fmt.Sprintf("event: ready\ndata: {\"last_id\":%d}\n\n", last))
+	sw.raw(fmt.Sprintf("event: ready\ndata: {\"last_id\":%d,\"heartbeat_ms\":%d}\n\n", last, s.streams.heartbeat.Milliseconds()))
 	if err := sw.flush(); err != nil {
 		s.streamEnded(r, err)
 		return
@@ -275,10 +281,31 @@ const maxLateFills = 10000
 // line stored without a hook_id gets it when its JSONL copy arrives (SPEC
 // §4), and keeps its id. Such an entry is sent as a fill event: after
 // entries with larger ids, and without an id line, so that it does not
-// move a client's Last-Event-ID back. sent holds the ids of the
-// delivery's entries the stream has sent.
+// move a client's Last-Event-ID back. The delivery is read again only
+// after the store says an entry was completed (Store.Filled), or once
+// after a resume.
 type lateFills struct {
+	// sent holds the ids of the delivery's entries the stream has sent.
 	sent map[int64]struct{}
+	// filled is the store's signal, taken before the last read.
+	filled <-chan struct{}
+	// check forces the next look.
+	check bool
+}
+
+// due reports whether the delivery must be read again for fills, and if
+// so takes the store's next signal (before the read).
+func (f *lateFills) due() bool {
+	select {
+	case <-f.filled:
+		f.check = true
+	default:
+	}
+	if !f.check {
+		return false
+	}
+	f.check = false
+	return true
 }
 
 // knownFills marks the delivery's entries up to last as sent.
@@ -295,34 +322,26 @@ func (s *Server) knownFills(ctx context.Context, filter aggregator.EntryFilter, 
 	return nil
 }
 
-// sendLateFills sends as fill events the entries of the delivery with ids
-// up to last that the stream has not sent. It reads them only when the
-// delivery's entry count differs from what was sent.
+// sendLateFills sends as fill events the entries of the delivery (its
+// first maxLateFills) with ids up to last that the stream has not sent.
 func (s *Server) sendLateFills(ctx context.Context, sw *sseWriter, filter aggregator.EntryFilter, last int64, f *lateFills) error {
-	count, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: 1})
-	if err != nil {
-		return err
-	}
-	if count.Total == int64(len(f.sent)) {
-		return nil
-	}
+	f.filled = s.store.Filled()
 	page, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
 	if err != nil {
 		return err
 	}
 	sent := make(map[int64]struct{}, len(page.Entries))
+	for id := range f.sent {
+		if id > last {
+			sent[id] = struct{}{}
+		}
+	}
 	for i := range page.Entries {
 		e := &page.Entries[i]
-		_, was := f.sent[e.ID]
-		switch {
-		case e.ID > last:
-			// Stored after the stream's last read: the next catch-up
-			// sends it as an entry.
-			if was {
-				sent[e.ID] = struct{}{}
-			}
-			continue
-		case !was:
+		if e.ID > last {
+			continue // stored after the last read: the next catch-up sends it
+		}
+		if _, was := f.sent[e.ID]; !was {
 			sw.fill(e)
 		}
 		sent[e.ID] = struct{}{}

@@ -339,7 +339,7 @@ func TestStreamCatchUpThenLive(t *testing.T) {
 			t.Fatalf("entry %d data\n%s\nwant the /logs/api/entries item\n%s", id, b, want)
 		}
 	}
-	if ev := c.next(false); ev.Event != "ready" || ev.Data != `{"last_id":20}` {
+	if ev := c.next(false); ev.Event != "ready" || ev.Data != `{"last_id":20,"heartbeat_ms":15000}` {
 		t.Fatalf("event %+v, want ready with last_id 20", ev)
 	}
 
@@ -475,6 +475,7 @@ func TestStreamPollFallback(t *testing.T) {
 type silentStore struct{ *memStore }
 
 func (silentStore) Changed() <-chan struct{} { return nil }
+func (silentStore) Filled() <-chan struct{}  { return nil }
 
 // TestStreamHeartbeat checks the ping comment of an idle stream.
 func TestStreamHeartbeat(t *testing.T) {
@@ -995,6 +996,7 @@ func TestStreamLateFill(t *testing.T) {
 			}
 		}
 		store.mu.Unlock()
+		store.filled.Notify()
 	}
 	fill(2, 7)
 	next := streamEntry(9) // h1
@@ -1069,5 +1071,48 @@ func TestStreamLateFillStartsNow(t *testing.T) {
 		}
 		store.add(streamEntry(9))
 		checkIDs(t, target+" live", c.entries(1), []int64{9})
+	}
+}
+
+// TestStreamLateFillOnlyWhenFilled checks that a stream of one delivery
+// reads the delivery again only after the store says an entry was
+// completed, and that a fill is not missed when another of the
+// delivery's entries was deleted meanwhile.
+func TestStreamLateFillOnlyWhenFilled(t *testing.T) {
+	store := streamStore(8)
+	_, srv := streamServer(t, store, nil)
+	c := openStream(t, srv, "/logs/api/stream?hook_id=h1&after=0", nil)
+	c.start()
+	queries := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.queries)
+	}
+	before := queries()
+	store.add(streamEntry(9), streamEntry(10)) // 9 is h1's
+	checkIDs(t, "live", c.entries(1), []int64{9})
+	store.add(streamEntry(13))
+	checkIDs(t, "live", c.entries(1), []int64{13})
+	if n := queries() - before; n != 0 {
+		t.Errorf("%d reads of the delivery without a fill", n)
+	}
+	// Entry 1 (h1) is deleted and entry 2 joins h1: the count of the
+	// delivery stays the same, the fill must still come.
+	store.mu.Lock()
+	store.entries = slices.DeleteFunc(store.entries, func(e aggregator.Entry) bool { return e.ID == 1 })
+	for i := range store.entries {
+		if store.entries[i].ID == 2 {
+			store.entries[i].HookID = "h1"
+		}
+	}
+	store.mu.Unlock()
+	store.filled.Notify()
+	store.add(streamEntry(14)) // h2: only wakes the stream
+	ev := c.next(false)
+	var e struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(ev.Data), &e); ev.Event != "fill" || err != nil || e.ID != 2 {
+		t.Fatalf("event %+v, want the fill of entry 2", ev)
 	}
 }

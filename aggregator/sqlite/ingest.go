@@ -78,6 +78,9 @@ func (s *Store) Ingest(ctx context.Context, b *aggregator.Batch) (aggregator.Ing
 		return aggregator.IngestResult{}, storageError(fmt.Errorf("commit ingest batch: %w", err))
 	}
 	s.wrote()
+	if w.filled {
+		s.filledSig.Notify()
+	}
 	if res.Stored > 0 || w.filled {
 		s.changed.Notify()
 	}

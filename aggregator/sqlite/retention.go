@@ -426,6 +426,10 @@ func (s *Store) deleteOldestHooks(ctx context.Context, cutoff int64, res *Retent
 		if err != nil {
 			return fmt.Errorf("encode expired hooks: %w", err)
 		}
+		// The hooks' entries may hold the newest ids.
+		if _, err := tx.ExecContext(ctx, recordHighIDSQL); err != nil {
+			return fmt.Errorf("record the largest entry id: %w", err)
+		}
 		for _, d := range []struct {
 			table string
 			count *int64

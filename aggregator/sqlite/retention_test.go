@@ -618,3 +618,39 @@ func TestEntryIDsNeverReused(t *testing.T) {
 		t.Fatalf("after a restart, new ids %v; want all past %d", ids, high)
 	}
 }
+
+// TestEntryIDsNeverReusedByHookDeletion checks retention's hooks phase:
+// ingest can commit a backfill between retention's phases, and deleting
+// the backfill's deliveries deletes their entries, which hold the newest
+// ids.
+func TestEntryIDsNeverReusedByHookDeletion(t *testing.T) {
+	now := newClock(start)
+	s := openStore(t, "", retainOpts(now, sqlite.Retention{MaxAge: 24 * time.Hour}))
+	g := newGen("webhook-server", start.Add(-time.Hour))
+	ingest(t, s, g.entries(50))
+	g.t = start.Add(-72 * time.Hour)
+	ingest(t, s, g.entries(50))
+	high, err := s.LastID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sqlite.DeleteOldestHooks(t.Context(), s, start.Add(-24*time.Hour).UnixMicro()); err != nil || n == 0 {
+		t.Fatalf("DeleteOldestHooks = %d, %v; want hooks deleted", n, err)
+	}
+	top, err := s.LastID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top >= high {
+		t.Fatalf("the newest entries were not deleted: largest id %d, was %d", top, high)
+	}
+	g.t = start
+	ingest(t, s, g.entries(20))
+	page, err := s.Tail(t.Context(), aggregator.TailQuery{AfterID: top, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 || page.Entries[0].ID <= high {
+		t.Fatalf("after the hooks phase, new entries start at %v; want past %d, the largest given out", page.Entries[:min(1, len(page.Entries))], high)
+	}
+}

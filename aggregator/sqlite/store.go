@@ -127,6 +127,9 @@ type Store struct {
 	// changed is signalled after every committed Ingest that stored or
 	// changed an entry (Changed).
 	changed aggregator.Broadcast
+	// filledSig is signalled after every committed Ingest that completed
+	// a stored entry from its copy (Filled).
+	filledSig aggregator.Broadcast
 }
 
 type fileKey struct {

@@ -133,3 +133,9 @@ func (s *Store) LastID(ctx context.Context) (int64, error) {
 func (s *Store) Changed() <-chan struct{} {
 	return s.changed.Wait()
 }
+
+// Filled returns a channel closed once an Ingest that completed a stored
+// entry from its copy has committed after the call.
+func (s *Store) Filled() <-chan struct{} {
+	return s.filledSig.Wait()
+}

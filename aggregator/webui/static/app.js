@@ -14,7 +14,8 @@
   const LIVE_MAX_LINES = 5000;   // lines kept on the live page
   const LIVE_BACKLOG = 100;      // recent lines shown when a live view opens
   const LIVE_SILENCE_MS = 45000; // three of the stream's 15 s heartbeats
-  const LIVE_REORDER = 200;      // how far back a late line may go in the live tail
+  const LIVE_REORDER = 200;      // how far back a late line may go in the live tail,
+  const LIVE_REORDER_US = 1e6;   // and by how much time (µs)
 
   // ---------- small DOM helpers ----------
 
@@ -699,10 +700,13 @@
   // more (a failure's cause is usually near the start).
   async function deliveryEntries(id, signal) {
     const b = await api('/logs/api/entries', { hook_id: id, limit: DELIVERY_LOG_LIMIT }, signal);
-    const total = typeof b.total === 'number' ? b.total : b.entries.length;
-    if (total <= b.entries.length) return { entries: b.entries.slice().reverse(), total };
+    const newest = b.entries || [];
+    const total = typeof b.total === 'number' ? b.total : newest.length;
+    if (total <= newest.length) return { entries: newest.slice().reverse(), total };
+    // The oldest page; lines stored between the two requests may shift it
+    // by as many lines, which the note's link to the search view covers.
     const first = await api('/logs/api/entries', { hook_id: id, limit: DELIVERY_LOG_LIMIT, offset: total - DELIVERY_LOG_LIMIT }, signal);
-    return { entries: first.entries.slice().reverse(), total };
+    return { entries: (first.entries || []).slice().reverse(), total };
   }
 
   function filterLines(root, text, errorsOnly) {
@@ -801,10 +805,16 @@
       let frag = document.createDocumentFragment();
       let fragLast = NaN;
       for (const e of entries.slice(-LIVE_MAX_LINES)) {
+        // A fill older than every line of a full page would be dropped
+        // at once: skip it before building it.
+        if (e.fill && box.childElementCount >= LIVE_MAX_LINES && parseMicros(e.timestamp) < tsOf(box.firstElementChild)) continue;
         const line = logLine(e, { showRepo: !filters.repository, linkDelivery: !filters.hook_id });
         const t = tsOf(line);
         const last = frag.lastChild ? fragLast : (box.lastElementChild ? tsOf(box.lastElementChild) : NaN);
-        if (Number.isNaN(t) || Number.isNaN(last) || t >= last) {
+        // Only a fill goes far back; any other line only among the lines
+        // of its last second (another host's clock may lag: its lines are
+        // not buried).
+        if (Number.isNaN(t) || Number.isNaN(last) || t >= last || (!e.fill && last - t > LIVE_REORDER_US)) {
           frag.append(line);
           if (!Number.isNaN(t)) fragLast = t;
           continue;
@@ -885,6 +895,9 @@
     };
 
     let attempt = 0;
+    // The watchdog drops a connection silent for three heartbeats (the
+    // server says its heartbeat in the ready event).
+    let silenceMs = LIVE_SILENCE_MS;
     const run = async () => {
       while (!signal.aborted) {
         setConn(attempt ? 'reconnecting' : 'connecting', connDetail);
@@ -901,7 +914,7 @@
         let lastByte = Date.now();
         let silent = false;
         const watchdog = setInterval(() => {
-          if (Date.now() - lastByte > LIVE_SILENCE_MS) { silent = true; ctl.abort(); }
+          if (Date.now() - lastByte > silenceMs) { silent = true; ctl.abort(); }
         }, 5000);
         let why = 'the stream ended';
         try {
@@ -921,7 +934,11 @@
                 // its ids went back (a new database).
                 try {
                   const r = JSON.parse(ev.data);
-                  if (typeof r.last_id === 'number') lastId = r.last_id;
+                  if (typeof r.last_id === 'number') {
+                    if (lastId !== null && r.last_id < lastId) seen = new Set(); // a new database: its ids start again
+                    lastId = r.last_id;
+                  }
+                  if (typeof r.heartbeat_ms === 'number' && r.heartbeat_ms > 0) silenceMs = 3 * r.heartbeat_ms;
                 } catch (_) { /* keep the last entry's id */ }
                 attempt = 0;
                 banner('');
@@ -939,7 +956,7 @@
             });
           }
         } catch (err) {
-          why = silent ? `no data for ${LIVE_SILENCE_MS / 1000} s` : 'the aggregator cannot be reached';
+          why = silent ? `no data for ${Math.round(silenceMs / 1000)} s` : 'the aggregator cannot be reached';
         } finally {
           clearInterval(watchdog);
           signal.removeEventListener('abort', abortConn);
