@@ -659,7 +659,13 @@
           // elsewhere, take the delivery's lines and keep the step's.
           const all = await deliveryEntries(d.id, signal);
           entries = all.entries.filter((e) => e.step === step);
-          setNote(`Step logs are served to trusted networks only; showing this delivery's lines marked with step ${step}.`);
+          if (entries.length) {
+            setNote(`Step logs are served to trusted networks only; showing this delivery's lines marked with step ${step}.`);
+          } else {
+            // The text log marks no line with its step: all of them.
+            entries = all.entries;
+            setNote(`Step logs are served to trusted networks only, and no line of this delivery is marked with step ${step}: showing all of its lines.`);
+          }
         }
       } else {
         $('#logs-title').textContent = 'Log lines of the whole delivery';
