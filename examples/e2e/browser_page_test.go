@@ -1075,4 +1075,39 @@ api_key "browser" {
 	if n := b.status(401) - refused; n > 0 {
 		t.Errorf("after the reload the page got %d more 401s: it did not keep the key", n)
 	}
+
+	// From a network that is not trusted, the key still opens every data
+	// route but step-logs (SPEC §5.5): the page shows a step's lines from
+	// the delivery's own instead, and says so.
+	c.agg.stop(t)
+	cfg, err = os.ReadFile(c.aggCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, c.aggCfg, string(cfg)+"\ntrusted_networks = [\"10.0.0.0/8\"]\n")
+	c.startAggregator(t)
+	var d logwriter.ManifestDelivery
+	for _, cand := range w.deliveries {
+		if len(cand.Steps) > 1 {
+			d = cand
+			break
+		}
+	}
+	if d.HookID == "" {
+		t.Fatal("no written delivery has steps")
+	}
+	step := d.Steps[len(d.Steps)-1].Name
+	defer b.tolerate(`\b403\b|Forbidden`)()
+	b.navigate(c.httpBase + "/#/delivery/" + d.HookID + "?step=" + url.QueryEscape(step))
+	b.until(30*time.Second, "a step's lines from an untrusted network", fmt.Sprintf(`(() => {
+		const logs = document.querySelector("#logs");
+		if (!logs || logs.getAttribute("aria-busy") !== "false") return "#logs still loading";
+		const note = document.querySelector("#logs-note");
+		if (!note || note.hidden || !note.textContent.includes("trusted networks only")) return "no note about trusted networks: " + (note ? note.textContent : "(no #logs-note)");
+		if (!document.querySelector("#logs-title")?.textContent.includes(%s)) return "#logs-title does not name the step";
+		return logs.querySelectorAll(".line").length > 0 ? "" : "no lines";
+	})()`, jsString(step)))
+	if b.status(403) == 0 {
+		t.Errorf("the page got no 403 from step-logs on an untrusted network")
+	}
 }
