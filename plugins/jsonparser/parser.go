@@ -54,7 +54,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +71,7 @@ const StartPattern = `^\{`
 // Parser parses JSON records. The zero value is not usable; call New.
 type Parser struct {
 	cfg     atomic.Pointer[config]
-	scratch sync.Pool // *scratch
+	scratch fieldmap.Pool[scratch]
 }
 
 var (
@@ -191,34 +190,19 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 		return dst, nil
 	}
 	c := p.cfg.Load()
-	s, _ := p.scratch.Get().(*scratch)
-	if s == nil {
-		s = new(scratch)
-	}
+	s := p.scratch.Get()
 	defer p.putScratch(s)
 	return s.batch.Parse(ctx, req, dst, func(data []byte, loc *time.Location) { s.parse(c, data, loc) })
 }
 
-// maxPooled is the largest buffer a scratch keeps for the next Parse call;
-// the buffers of huge records go to the garbage collector.
-const maxPooled = 64 << 10
-
 // putScratch returns s to the pool without the buffers that grew too
-// large to keep.
+// large to keep (fieldmap.MaxKept).
 func (p *Parser) putScratch(s *scratch) {
 	s.batch.Reset()
-	if cap(s.strip) > maxPooled {
-		s.strip = nil
-	}
-	if cap(s.val) > maxPooled {
-		s.val = nil
-	}
-	if cap(s.scan.keys) > maxPooled {
-		s.scan.keys = nil
-	}
-	if cap(s.scan.members) > maxPooled/64 {
-		s.scan.members = nil
-	}
+	s.strip = fieldmap.Kept(s.strip, fieldmap.MaxKept)
+	s.val = fieldmap.Kept(s.val, fieldmap.MaxKept)
+	s.scan.keys = fieldmap.Kept(s.scan.keys, fieldmap.MaxKept)
+	s.scan.members = fieldmap.Kept(s.scan.members, fieldmap.MaxKept/64)
 	s.scan.rec = nil
 	p.scratch.Put(s)
 }

@@ -42,7 +42,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +55,7 @@ const Name = "logfmt"
 // Parser parses logfmt lines. The zero value is not usable; call New.
 type Parser struct {
 	cfg     atomic.Pointer[fieldmap.Common]
-	scratch sync.Pool // *scratch
+	scratch fieldmap.Pool[scratch]
 }
 
 var _ plugins.Parser = (*Parser)(nil)
@@ -102,33 +101,20 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 		return dst, nil
 	}
 	c := p.cfg.Load()
-	s, _ := p.scratch.Get().(*scratch)
-	if s == nil {
-		s = new(scratch)
-	}
+	s := p.scratch.Get()
 	defer p.putScratch(s)
 	return s.batch.Parse(ctx, req, dst, func(data []byte, loc *time.Location) { s.parse(c, data, loc) })
 }
 
-// maxPooled is the largest buffer a scratch keeps for the next Parse call;
-// the buffers of huge records go to the garbage collector.
-const maxPooled = 64 << 10
-
 // putScratch returns s to the pool without the buffers that grew too
-// large to keep.
+// large to keep (fieldmap.MaxKept).
 func (p *Parser) putScratch(s *scratch) {
 	s.batch.Reset()
-	if cap(s.strip) > maxPooled {
-		s.strip = nil
-	}
-	if cap(s.val) > maxPooled {
-		s.val = nil
-	}
-	if cap(s.valS) > maxPooled {
-		s.valS = nil
-	}
-	if cap(s.pairs) > maxPooled/64 {
-		s.pairs, s.used, s.dup = nil, nil, nil
+	s.strip = fieldmap.Kept(s.strip, fieldmap.MaxKept)
+	s.val = fieldmap.Kept(s.val, fieldmap.MaxKept)
+	s.valS = fieldmap.Kept(s.valS, fieldmap.MaxKept)
+	if s.pairs = fieldmap.Kept(s.pairs, fieldmap.MaxKept/64); s.pairs == nil {
+		s.used, s.dup = nil, nil // sized with pairs
 	}
 	p.scratch.Put(s)
 }

@@ -54,7 +54,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +78,7 @@ var ErrNotConfigured = errors.New("regex parser has no pattern: configure parser
 // usable; call New, then Configure.
 type Parser struct {
 	cfg     atomic.Pointer[config]
-	scratch sync.Pool // *scratch
+	scratch fieldmap.Pool[scratch]
 }
 
 var _ plugins.Parser = (*Parser)(nil)
@@ -125,27 +124,18 @@ func (p *Parser) Parse(ctx context.Context, req *plugins.ParseRequest, dst []plu
 	if c == nil {
 		return dst, ErrNotConfigured
 	}
-	s, _ := p.scratch.Get().(*scratch)
-	if s == nil {
-		s = new(scratch)
-	}
+	s := p.scratch.Get()
 	defer p.putScratch(s)
 	return s.batch.Parse(ctx, req, dst, func(data []byte, loc *time.Location) { s.parse(c, data, loc) })
 }
 
-// maxPooled is the largest buffer a scratch keeps for the next Parse call;
-// the buffers of huge records go to the garbage collector.
-const maxPooled = 64 << 10
-
 // putScratch returns s to the pool without the buffers that grew too
-// large to keep.
+// large to keep (fieldmap.MaxKept).
 func (p *Parser) putScratch(s *scratch) {
 	s.batch.Reset()
-	if cap(s.strip) > maxPooled {
-		s.strip = nil
-	}
-	if cap(s.in) > maxPooled/64 {
-		s.in, s.used, s.dup = nil, nil, nil
+	s.strip = fieldmap.Kept(s.strip, fieldmap.MaxKept)
+	if s.in = fieldmap.Kept(s.in, fieldmap.MaxKept/64); s.in == nil {
+		s.used, s.dup = nil, nil // sized with in
 	}
 	p.scratch.Put(s)
 }
