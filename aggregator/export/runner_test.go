@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,24 +25,6 @@ import (
 	"github.com/hooktail/hooktail/aggregator/export/exporttest"
 	"github.com/hooktail/hooktail/aggregator/sqlite"
 )
-
-// clock is an injected clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // gatedStore holds every ExportPage until gate is closed (nil: open), and
 // then fails it with fail, if set.
@@ -177,7 +158,7 @@ func readCSV(t *testing.T, r *export.Runner, id string) ([]string, [][]string) {
 func TestRunnerLifecycle(t *testing.T) {
 	s := openStore(t, "")
 	want := fixture(t, s)
-	clk := &clock{t: time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)}
+	clk := exporttest.NewClock(time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC))
 	gated := &gatedStore{Store: s, gate: make(chan struct{})}
 	dir := filepath.Join(t.TempDir(), "exports")
 	r := openRunner(t, export.Options{Store: gated, Dir: dir, TTL: time.Hour, Retain: 2 * time.Hour,
@@ -353,7 +334,7 @@ func TestRunnerResumesAfterRestart(t *testing.T) {
 
 func TestRunnerFailure(t *testing.T) {
 	s := openStore(t, "")
-	clk := &clock{t: time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)}
+	clk := exporttest.NewClock(time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	failing := &gatedStore{Store: s, fail: errors.New("read /var/lib/hooktail/secret.db: disk on fire")}
 	r := openRunner(t, export.Options{Store: failing, Dir: dir, TTL: time.Hour, Retain: time.Hour, Now: clk.Now})

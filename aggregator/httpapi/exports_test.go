@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,24 +41,6 @@ func expBody(id string, extra ...string) string {
 	return "{" + strings.Join(append(fields, extra...), ", ") + "}"
 }
 
-// expClock is an injected clock.
-type expClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *expClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *expClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // expGate holds every export page until opened.
 type expGate struct {
 	export.Store
@@ -80,7 +61,7 @@ func (g *expGate) ExportPage(ctx context.Context, q export.PageQuery) (export.Pa
 type expEnv struct {
 	store  *sqlite.Store
 	runner *export.Runner
-	clock  *expClock
+	clock  *exporttest.Clock
 	gate   *expGate
 	srv    *httpapi.Server
 	router *mux.Router
@@ -108,7 +89,7 @@ func newExpEnv(t testing.TB, exportOpts func(*httpapi.ExportOptions, *httpapi.Se
 	if _, err := store.Ingest(t.Context(), &aggregator.Batch{AgentID: "agent-1", Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
-	env := &expEnv{store: store, clock: &expClock{t: time.Date(2026, 8, 1, 8, 0, 0, 0, time.UTC)}}
+	env := &expEnv{store: store, clock: exporttest.NewClock(time.Date(2026, 8, 1, 8, 0, 0, 0, time.UTC))}
 	env.gate = &expGate{Store: store, open: make(chan struct{})}
 	close(env.gate.open)
 	env.runner, err = export.Open(t.Context(), export.Options{Store: env.gate, Dir: filepath.Join(t.TempDir(), "exports"),
