@@ -308,9 +308,14 @@ func (f *lateFills) due() bool {
 	return true
 }
 
+// deliveryEntries reads the delivery's first maxLateFills entries.
+func (s *Server) deliveryEntries(ctx context.Context, filter aggregator.EntryFilter) (aggregator.EntryPage, error) {
+	return s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
+}
+
 // knownFills marks the delivery's entries up to last as sent.
 func (s *Server) knownFills(ctx context.Context, filter aggregator.EntryFilter, last int64, f *lateFills) error {
-	page, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
+	page, err := s.deliveryEntries(ctx, filter)
 	if err != nil {
 		return err
 	}
@@ -326,7 +331,7 @@ func (s *Server) knownFills(ctx context.Context, filter aggregator.EntryFilter, 
 // first maxLateFills) with ids up to last that the stream has not sent.
 func (s *Server) sendLateFills(ctx context.Context, sw *sseWriter, filter aggregator.EntryFilter, last int64, f *lateFills) error {
 	f.filled = s.store.Filled()
-	page, err := s.store.Entries(ctx, aggregator.EntryQuery{Filter: filter, Limit: maxLateFills, Order: aggregator.OldestFirst})
+	page, err := s.deliveryEntries(ctx, filter)
 	if err != nil {
 		return err
 	}
